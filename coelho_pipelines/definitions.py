@@ -1,0 +1,28 @@
+"""The code location: every domain's factories applied to every use case, merged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dagster as dg
+
+from coelho_pipelines.resources import build_resources
+from coelho_pipelines.topics import build_topic_defs
+from coelho_pipelines.use_cases import all_specs
+from coelho_pipelines.use_cases.spec import UseCaseSpec
+
+# One builder per domain; each turns a use case spec into that domain's Dagster objects.
+USE_CASE_BUILDERS: list[Callable[[UseCaseSpec], dg.Definitions]] = [
+    build_topic_defs,
+]
+
+# Builders of objects that span use cases (e.g. lakehouse maintenance).
+PLATFORM_BUILDERS: list[Callable[[tuple[UseCaseSpec, ...]], dg.Definitions]] = []
+
+
+def build_definitions() -> dg.Definitions:
+    """The whole code location, with resources configured from the environment."""
+    specs = all_specs()
+    parts = [builder(spec) for spec in specs for builder in USE_CASE_BUILDERS]
+    parts += [builder(specs) for builder in PLATFORM_BUILDERS]
+    return dg.Definitions.merge(*parts, dg.Definitions(resources=build_resources()))

@@ -1,0 +1,27 @@
+"""Redis: where the live incremental models and learner status live."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from coelho_pipelines.settings import Settings
+
+
+class RedisResource(dg.ConfigurableResource):
+    """A Redis server reached through `url` (redis://host:port/db)."""
+
+    url: str
+    socket_timeout_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls) -> RedisResource:
+        return cls(url=Settings.from_env().redis_url)
+
+    def client(self):  # noqa: ANN201 - redis.Redis
+        import redis
+
+        return redis.Redis.from_url(
+            self.url,
+            socket_timeout=self.socket_timeout_seconds,
+            socket_connect_timeout=self.socket_timeout_seconds,
+        )

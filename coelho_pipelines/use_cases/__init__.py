@@ -1,0 +1,37 @@
+"""The use cases: every module here that defines `SPEC` is one (a new use case is a new module)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+
+from coelho_pipelines.use_cases.spec import UseCaseSpec
+
+_NOT_USE_CASES = {"spec", "model_factories"}
+
+
+@cache
+def all_specs() -> tuple[UseCaseSpec, ...]:
+    """Every use case spec, in module name order."""
+    specs = []
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module_info.name in _NOT_USE_CASES:
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        spec = getattr(module, "SPEC", None)
+        if isinstance(spec, UseCaseSpec):
+            specs.append(spec)
+    return tuple(specs)
+
+
+def use_case_keys() -> list[str]:
+    return [spec.key for spec in all_specs()]
+
+
+def get_spec(key: str) -> UseCaseSpec:
+    """The spec of one use case, or a ValueError listing the valid keys."""
+    for spec in all_specs():
+        if spec.key == key:
+            return spec
+    raise ValueError(f"unknown use case {key!r}; valid: {', '.join(use_case_keys())}")

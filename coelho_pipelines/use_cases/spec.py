@@ -1,0 +1,152 @@
+"""The shape of a use case: everything specific to it, as data the generic pipeline reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any, Literal, Protocol
+
+from coelho_pipelines.schema import FieldSpec, arrow_schema, pydantic_model
+
+Task = Literal["classification", "regression", "clustering"]
+Direction = Literal["max", "min"]
+FeatureKind = Literal["numeric", "categorical"]
+
+
+class EventGenerator(Protocol):
+    """A seeded, endless stream of events (plain JSON-ready dicts)."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+
+    def __next__(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model feature, defined once for the incremental (dict) and batch (SQL) paths.
+
+    `sql` is a DuckDB expression over a row of the raw Delta table; `extract` computes the
+    same value from a decoded JSON event. Tests check the two agree.
+    """
+
+    name: str
+    kind: FeatureKind
+    sql: str
+    extract: Callable[[Mapping[str, Any]], Any]
+
+
+def _walk(event: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = event
+    for part in path:
+        if value is None:
+            return None
+        value = value.get(part)
+    return value
+
+
+def field_feature(name: str, kind: FeatureKind, *path: str) -> Feature:
+    """A feature read straight from a (possibly nested) event field."""
+    path = path or (name,)
+    sql = path[0] + "".join(f".{part}" for part in path[1:])
+    return Feature(name, kind, sql, lambda event: _walk(event, path))
+
+
+def _parse_time(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def time_feature(name: str, part: Literal["hour", "dayofweek"], time_field: str) -> Feature:
+    """Hour of day (0-23) or ISO day of week (0=Monday) of the event time, in UTC."""
+    if part == "hour":
+        sql = f"hour({time_field})"
+        return Feature(name, "numeric", sql, lambda e: _parse_time(e[time_field]).hour)
+    sql = f"(isodow({time_field}) - 1)"
+    return Feature(name, "numeric", sql, lambda e: _parse_time(e[time_field]).weekday())
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    """The one best-model rule of a use case: a metric name and whether higher is better."""
+
+    name: str
+    direction: Direction
+
+    def better(self, candidate: float, incumbent: float | None) -> bool:
+        """Whether `candidate` strictly beats `incumbent` (anything beats no incumbent)."""
+        if incumbent is None:
+            return True
+        return candidate > incumbent if self.direction == "max" else candidate < incumbent
+
+    def best_first_key(self, value: float | None) -> tuple[bool, float]:
+        """Sort key that puts the best value first and missing values last."""
+        if value is None:
+            return (True, 0.0)
+        return (False, -value if self.direction == "max" else value)
+
+
+@dataclass(frozen=True)
+class UseCaseSpec:
+    """Everything specific to one use case. Factories build assets, jobs and routes from it."""
+
+    key: str
+    title: str
+    topic: str
+    experiment: str
+    task: Task
+    fields: tuple[FieldSpec, ...]
+    id_field: str
+    key_field: str
+    time_field: str
+    label_field: str | None
+    features: tuple[Feature, ...]
+    never_features: tuple[str, ...]
+    generator: Callable[..., EventGenerator]
+    river_model: Callable[[], Any]
+    river_metrics: Callable[[], dict[str, Any]]
+    river_primary: MetricRule
+    batch_model: Callable[..., Any]
+    batch_model_params: Mapping[str, Any]
+    batch_metrics: tuple[str, ...]
+    batch_primary: MetricRule
+    plot_tabs: tuple[str, ...]
+    river_model_name: str
+    batch_model_name: str
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def asset_prefix(self) -> str:
+        return self.key
+
+    @property
+    def registered_model(self) -> str:
+        return f"coelho-{self.key}-batch"
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [f.name for f in self.features if f.kind == "categorical"]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [f.name for f in self.features if f.kind == "numeric"]
+
+    @cached_property
+    def arrow_schema(self):  # noqa: ANN201 - pyarrow.Schema
+        return arrow_schema(self.fields)
+
+    @cached_property
+    def event_model(self):  # noqa: ANN201 - type[pydantic.BaseModel]
+        return pydantic_model(f"{self.key.upper()}Event", self.fields)
+
+    def extract_features(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The feature dict of one decoded event (the incremental path)."""
+        return {f.name: f.extract(event) for f in self.features}
+
+    def label(self, event: Mapping[str, Any]) -> Any:
+        """The target of one event, or None for clustering."""
+        return None if self.label_field is None else event[self.label_field]
