@@ -1,4 +1,4 @@
-"""Event schemas as data: one definition drives validation, the Delta/Arrow schema and API models."""
+"""Event schemas as data: one definition drives validation, Arrow/Delta schema, API models."""
 
 from __future__ import annotations
 

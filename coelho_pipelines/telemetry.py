@@ -14,7 +14,9 @@ SIZE_BUCKETS = (256, 512, 1024, 2048, 4096, 16384, 65536, 262144, 1 << 20, 8 << 
 PRODUCER_MESSAGES = Counter(
     "coelho_producer_messages_sent", "Messages acknowledged by Kafka", ["use_case"]
 )
-PRODUCER_ERRORS = Counter("coelho_producer_errors", "Messages Kafka failed to deliver", ["use_case"])
+PRODUCER_ERRORS = Counter(
+    "coelho_producer_errors", "Messages Kafka failed to deliver", ["use_case"]
+)
 PRODUCER_LATENCY = Histogram(
     "coelho_producer_send_latency_seconds",
     "Time from produce() to delivery report",
@@ -24,7 +26,9 @@ PRODUCER_LATENCY = Histogram(
 PRODUCER_MESSAGE_BYTES = Histogram(
     "coelho_producer_message_bytes", "Serialized message size", ["use_case"], buckets=SIZE_BUCKETS
 )
-PRODUCER_FRAUD_RATIO = Gauge("coelho_producer_fraud_ratio", "Share of produced tfd events that are fraud")
+PRODUCER_FRAUD_RATIO = Gauge(
+    "coelho_producer_fraud_ratio", "Share of produced tfd events that are fraud"
+)
 PRODUCER_ACTIVE_SESSIONS = Gauge(
     "coelho_producer_active_sessions", "Open sessions in the ecci generator"
 )
@@ -72,9 +76,7 @@ LEARNER_DRIFTS = Counter("coelho_learner_drifts", "Drifts detected", ["use_case"
 LEARNER_RUNNING = Gauge("coelho_learner_running", "1 while a learner runs", ["use_case"])
 
 # API
-API_REQUESTS = Counter(
-    "coelho_api_requests", "HTTP requests", ["route", "method", "status"]
-)
+API_REQUESTS = Counter("coelho_api_requests", "HTTP requests", ["route", "method", "status"])
 API_LATENCY = Histogram(
     "coelho_api_request_latency_seconds",
     "HTTP request latency",

@@ -9,7 +9,13 @@ from coelho_pipelines.resources.lakehouse import LakehouseResource
 from coelho_pipelines.resources.mlflow import MlflowResource
 from coelho_pipelines.resources.redis import RedisResource
 
-__all__ = ["KafkaResource", "LakehouseResource", "MlflowResource", "RedisResource", "build_resources"]
+__all__ = [
+    "KafkaResource",
+    "LakehouseResource",
+    "MlflowResource",
+    "RedisResource",
+    "build_resources",
+]
 
 
 def build_resources() -> dict[str, Any]:

@@ -81,7 +81,10 @@ SPEC = UseCaseSpec(
     label_field="simulated_actual_travel_time_seconds",
     features=FEATURES,
     never_features=(
-        "trip_id", "driver_id", "vehicle_id", "simulated_actual_travel_time_seconds",
+        "trip_id",
+        "driver_id",
+        "vehicle_id",
+        "simulated_actual_travel_time_seconds",
         *GENERATING_FACTORS,
     ),  # fmt: skip
     generator=_generator,
@@ -91,8 +94,18 @@ SPEC = UseCaseSpec(
     batch_model=mf.catboost_regressor,
     batch_model_params=mf.CATBOOST_DEFAULTS,
     batch_metrics=(
-        "mae", "rmse", "mse", "mape", "smape", "r2", "explained_variance",
-        "median_absolute_error", "max_error", "d2_absolute_error", "d2_pinball", "d2_tweedie",
+        "mae",
+        "rmse",
+        "mse",
+        "mape",
+        "smape",
+        "r2",
+        "explained_variance",
+        "median_absolute_error",
+        "max_error",
+        "d2_absolute_error",
+        "d2_pinball",
+        "d2_tweedie",
     ),  # fmt: skip
     batch_primary=MetricRule("mae", "min"),
     plot_tabs=("regression", "features", "target", "diagnostics"),
