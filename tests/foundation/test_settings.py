@@ -1,0 +1,34 @@
+"""Settings: environment variables with local defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from coelho_pipelines.settings import Settings, port, table_uri
+
+
+def test_defaults_point_at_local_services(monkeypatch, tmp_path: Path) -> None:
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "MLFLOW_TRACKING_URI",
+                 "COELHO_LAKEHOUSE_URI", "COELHO_API_KEY", "COELHO_KAFKA_PORT"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COELHO_HOME", str(tmp_path))
+    settings = Settings.from_env()
+    assert settings.home == tmp_path.resolve()
+    assert settings.lakehouse_uri == str(tmp_path.resolve() / "lakehouse")
+    assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.mlflow_tracking_uri == "http://127.0.0.1:5000"
+    assert settings.api_key is None
+
+
+def test_ports_and_urls_follow_overrides(monkeypatch) -> None:
+    monkeypatch.setenv("COELHO_MLFLOW_PORT", "5055")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert port("mlflow") == 5055
+    assert Settings.from_env().mlflow_tracking_uri == "http://127.0.0.1:5055"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:80")
+    assert Settings.from_env().mlflow_tracking_uri == "http://mlflow:80"
+
+
+def test_table_uri_layout() -> None:
+    assert table_uri("s3://bucket/lake/", "eta") == "s3://bucket/lake/delta/eta"

@@ -1,0 +1,122 @@
+"""Use-case specs: registry, public names, leakage guard, best-model rule, schemas."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from coelho_pipelines.use_cases import all_specs, get_spec, use_case_keys
+from coelho_pipelines.use_cases.eta import GENERATING_FACTORS
+from coelho_pipelines.use_cases.spec import MetricRule
+
+EXPECTED = {
+    "tfd": ("Transaction Fraud Detection", "transaction_fraud_detection", "classification"),
+    "eta": ("Estimated Time of Arrival", "estimated_time_of_arrival", "regression"),
+    "ecci": ("E-Commerce Customer Interactions", "e_commerce_customer_interactions", "clustering"),
+}
+
+
+def test_registry_holds_the_three_use_cases_with_their_public_names() -> None:
+    assert sorted(use_case_keys()) == sorted(EXPECTED)
+    for key, (experiment, topic, task) in EXPECTED.items():
+        spec = get_spec(key)
+        assert (spec.experiment, spec.topic, spec.task) == (experiment, topic, task)
+        assert spec.registered_model == f"coelho-{key}-batch"
+
+
+def test_unknown_use_case_error_lists_valid_keys() -> None:
+    with pytest.raises(ValueError, match="valid: .*tfd"):
+        get_spec("nope")
+
+
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
+def test_no_feature_is_an_id_label_or_generating_factor(spec) -> None:
+    forbidden = set(spec.never_features) | set(GENERATING_FACTORS)
+    forbidden |= {spec.id_field, spec.key_field}
+    if spec.label_field:
+        forbidden.add(spec.label_field)
+    assert forbidden.isdisjoint(spec.feature_names)
+    assert len(set(spec.feature_names)) == len(spec.feature_names)
+
+
+def test_eta_generating_factors_are_not_event_fields() -> None:
+    fields = {f.name for f in get_spec("eta").fields}
+    assert fields.isdisjoint(GENERATING_FACTORS)
+
+
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
+def test_feature_sql_references_real_columns(spec) -> None:
+    top_level = {f.name for f in spec.fields}
+    for feature in spec.features:
+        column = feature.sql.split("(")[-1].split(".")[0].strip(") -1")
+        assert column in top_level, f"{spec.key}.{feature.name}: {feature.sql}"
+
+
+def test_tfd_features_exclude_minute_second_year() -> None:
+    names = get_spec("tfd").feature_names
+    assert not any(word in name for name in names for word in ("minute", "second", "year"))
+
+
+@pytest.mark.parametrize(
+    ("direction", "candidate", "incumbent", "expected"),
+    [
+        ("max", 0.8, 0.7, True),
+        ("max", 0.7, 0.7, False),
+        ("min", 10.0, 12.0, True),
+        ("min", 12.0, 10.0, False),
+        ("max", 0.1, None, True),
+    ],
+)
+def test_metric_rule_prefers_the_better_value(direction, candidate, incumbent, expected) -> None:
+    assert MetricRule("m", direction).better(candidate, incumbent) is expected
+
+
+def test_metric_rule_sorts_best_first_and_missing_last() -> None:
+    rule = MetricRule("mae", "min")
+    values = [5.0, None, 2.0, 9.0]
+    assert sorted(values, key=rule.best_first_key) == [2.0, 5.0, 9.0, None]
+
+
+def test_primary_metrics_match_the_contract() -> None:
+    rules = {s.key: (s.river_primary, s.batch_primary) for s in all_specs()}
+    assert rules["tfd"] == (MetricRule("FBeta", "max"), MetricRule("fbeta", "max"))
+    assert rules["eta"] == (MetricRule("MAE", "min"), MetricRule("mae", "min"))
+    assert rules["ecci"] == (MetricRule("Silhouette", "max"), MetricRule("silhouette", "max"))
+
+
+def test_event_model_rejects_bad_enum_range_and_extra_fields() -> None:
+    model = get_spec("eta").event_model
+    good = {
+        "trip_id": "t1",
+        "driver_id": "driver_1000",
+        "vehicle_id": "v1",
+        "timestamp": "2026-01-05T12:00:00+00:00",
+        "origin": {"lat": 29.7, "lon": -95.4},
+        "destination": {"lat": 29.8, "lon": -95.3},
+        "estimated_distance_km": 12.5,
+        "weather": "Rain",
+        "temperature_celsius": 21.0,
+        "day_of_week": 0,
+        "hour_of_day": 6,
+        "driver_rating": 4.6,
+        "vehicle_type": "SUV",
+        "initial_estimated_travel_time_seconds": 1125.0,
+        "simulated_actual_travel_time_seconds": 1500.0,
+    }
+    assert model.model_validate(good).weather == "Rain"
+    for field, value in [("weather", "Snow"), ("driver_rating", 6.0), ("extra", 1)]:
+        with pytest.raises(ValidationError, match=field):
+            model.model_validate(good | {field: value})
+    with pytest.raises(ValidationError, match="lat"):
+        model.model_validate(good | {"origin": {"lat": 40.0, "lon": -95.4}})
+
+
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
+def test_arrow_schema_types_timestamps_and_structs(spec) -> None:
+    import pyarrow as pa
+
+    schema = spec.arrow_schema
+    assert pa.types.is_timestamp(schema.field(spec.time_field).type)
+    assert schema.field(spec.time_field).type.tz == "UTC"
+    structs = [f for f in spec.fields if f.type == "struct"]
+    assert structs and all(pa.types.is_struct(schema.field(f.name).type) for f in structs)
