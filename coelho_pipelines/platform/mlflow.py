@@ -1,0 +1,44 @@
+"""The MLflow tracking server: SQLite backend, proxied local artifacts, `$COELHO_HOME/mlflow`."""
+
+from __future__ import annotations
+
+import sys
+
+from coelho_pipelines.platform.service import Context, ServiceDef, http_ok
+
+
+def command(ctx: Context) -> list[str]:
+    data = ctx.data_dir("mlflow")
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{data / 'mlflow.db'}",
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(data / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(ctx.port("mlflow")),
+        "--workers",
+        "1",
+    ]
+
+
+def healthy(port: int) -> bool:
+    return http_ok(f"http://127.0.0.1:{port}/health")
+
+
+SERVICE = ServiceDef(
+    name="mlflow",
+    description="MLflow tracking server and model registry",
+    port_key="mlflow",
+    url=lambda port: f"http://127.0.0.1:{port}",
+    command=command,
+    healthy=healthy,
+    env=lambda ctx: {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"},
+    start_timeout=180.0,
+)
