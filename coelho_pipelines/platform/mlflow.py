@@ -6,6 +6,14 @@ import sys
 
 from coelho_pipelines.platform.service import Context, ServiceDef, http_ok
 
+# No GenAI job runner: it spawns seven huey consumers (~1 GiB) that a tracking server for
+# classic models never uses. No telemetry.
+SERVER_ENV = {
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+}
+
 
 def command(ctx: Context) -> list[str]:
     data = ctx.data_dir("mlflow")
@@ -39,6 +47,6 @@ SERVICE = ServiceDef(
     url=lambda port: f"http://127.0.0.1:{port}",
     command=command,
     healthy=healthy,
-    env=lambda ctx: {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"},
+    env=lambda ctx: SERVER_ENV,
     start_timeout=180.0,
 )

@@ -142,10 +142,21 @@ def terminate(process: psutil.Process, timeout: float) -> None:
         with contextlib.suppress(psutil.Error):
             member.terminate()
     _, alive = psutil.wait_procs(leftovers, timeout=5)
+    alive += [p for p in _session_members(process.pid) if p not in alive]
     for member in alive:
         with contextlib.suppress(psutil.Error):
             member.kill()
     psutil.wait_procs(alive, timeout=5)
+
+
+def _session_members(session_id: int) -> list[psutil.Process]:
+    """Processes still in the session we started (orphans re-parented to init included)."""
+    members = []
+    for candidate in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getsid(candidate.pid) == session_id and candidate.is_running():
+                members.append(candidate)
+    return members
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

@@ -1,0 +1,33 @@
+"""`coelho down`: stop the local platform cleanly, keeping its data."""
+
+from __future__ import annotations
+
+import argparse
+
+from coelho_pipelines.commands.status import services_or_error
+from coelho_pipelines.platform import Platform
+from coelho_pipelines.platform.manager import service_names
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "down",
+        help="stop the local services (data under COELHO_HOME is kept)",
+        description="Stop the running local services in reverse start order: SIGTERM, a grace "
+        "period, then SIGKILL for anything left. Data under COELHO_HOME (default .coelho) is "
+        "kept, so the next `coelho up` continues where this one stopped.",
+    )
+    parser.add_argument(
+        "--services",
+        metavar="LIST",
+        help=f"comma-separated subset of: {','.join(service_names())} (default: all)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    names = services_or_error(args.services)
+    stopped = Platform.from_env().down(names, report=lambda line: print(line, flush=True))
+    if not stopped:
+        print("nothing was running")
+    return 0
