@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Each module defines `register(subparsers)`, adding its parser with `func=` set.
-COMMAND_MODULES: list[str] = ["up", "down", "status"]
+COMMAND_MODULES: list[str] = ["up", "down", "status", "serve"]
 
 
 class CommandError(Exception):

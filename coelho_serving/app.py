@@ -1,0 +1,99 @@
+"""The FastAPI application: `create_app()` builds it from the environment (or a given config).
+
+`uvicorn coelho_serving.app:create_app --factory` (what `coelho serve` runs), or the module-level
+`app` for servers that want an object (built on first access).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from coelho_pipelines.use_cases import all_specs
+from coelho_serving import errors
+from coelho_serving.config import ServingConfig
+from coelho_serving.observability import MetricsMiddleware, metrics_response
+from coelho_serving.routers import PREFIX, use_case_router
+from coelho_serving.security import add_cors, require_api_key
+from coelho_serving.services import Services
+
+DESCRIPTION = """\
+Predictions from the live River model (Redis, else the latest MLflow snapshot) and from the
+champion batch model (MLflow registry), run metrics and plots, and read-only SQL over the Delta
+lakehouse. When the service runs with `COELHO_API_KEY`, send it as the `X-API-Key` header
+(the **Authorize** button here); `/health` and `/metrics` are always open.
+"""
+
+
+def create_app(config: ServingConfig | None = None) -> FastAPI:
+    """A new application with its own services (model cache, clients) for `config`."""
+    config = config or ServingConfig.from_env()
+    specs = all_specs()
+    services = Services(config, specs)
+    app = FastAPI(
+        title="Coelho API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=services.lifespan,
+    )
+    app.state.config = config
+    app.state.services = services
+    errors.install(app, [spec.key for spec in specs])
+    _system_routes(app, specs)
+    for spec in specs:
+        app.include_router(use_case_router(spec))
+    app.add_middleware(MetricsMiddleware)
+    add_cors(app, config.cors_origins)
+    return app
+
+
+def _links(request: Request, specs: Any) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    use_cases = {
+        spec.key: {
+            "title": spec.title,
+            "incremental": f"{base}{PREFIX}/incremental/{spec.key}/status",
+            "batch": f"{base}{PREFIX}/batch/{spec.key}/runs",
+            "sql": f"{base}{PREFIX}/sql/{spec.key}/schema",
+        }
+        for spec in specs
+    }
+    return {
+        "service": "coelho",
+        "version": request.app.version,
+        "links": {
+            "docs": f"{base}/docs",
+            "openapi": f"{base}/openapi.json",
+            "health": f"{base}/health",
+            "metrics": f"{base}/metrics",
+        },
+        "use_cases": use_cases,
+    }
+
+
+def _system_routes(app: FastAPI, specs: Any) -> None:
+    @app.get("/", tags=["system"], summary="Links", dependencies=[Depends(require_api_key)])
+    async def root(request: Request) -> dict[str, Any]:
+        return _links(request, specs)
+
+    @app.get(
+        "/health",
+        tags=["system"],
+        summary="Dependency health (503 when a required one is down)",
+        responses={503: {"description": "A required dependency is down"}},
+    )
+    async def health(request: Request) -> JSONResponse:
+        body, healthy = await request.app.state.services.health_report()
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    app.add_route("/metrics", metrics_response, include_in_schema=False)
+
+
+def __getattr__(name: str) -> Any:
+    """`coelho_serving.app:app`, built from the environment on first access."""
+    if name == "app":
+        globals()["app"] = application = create_app()
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,198 @@
+"""Routers generated per use case from its spec: one factory per API area, no per-case copies.
+
+Paths are literal per use case (`/incremental/tfd/predict`), so OpenAPI shows each use case's
+typed request and response. Endpoints only translate HTTP to the services in `services.py`.
+(No `from __future__ import annotations` here: FastAPI reads the annotations at runtime.)
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+
+from coelho_pipelines.use_cases.spec import UseCaseSpec
+from coelho_serving import schemas
+from coelho_serving.security import require_api_key
+from coelho_serving.services import Services
+
+PREFIX = "/api/v1"
+RUN_ID = Path(
+    description="An MLflow run id of this use case's experiment",
+    min_length=1,
+    max_length=64,
+)
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "Rejected input",
+        401: "Missing or invalid API key",
+        404: "Not found (the message names what)",
+        503: "A dependency or model is not available",
+    }
+    return {code: {"description": descriptions[code]} for code in codes}
+
+
+def incremental_router(spec: UseCaseSpec) -> APIRouter:
+    """`/incremental/<uc>/...`: the River learner's live model, status and metrics."""
+    uc = spec.key
+    tag = f"incremental {uc}"
+    router = APIRouter(prefix=f"/incremental/{uc}", tags=[tag], responses=_errors(401, 503))
+    request_model = schemas.request_model(spec)
+    response_model = schemas.response_model(spec)
+
+    @router.get("/status", summary=f"{uc}: learner status", responses=_errors(404))
+    async def status(services: ServicesDep) -> dict[str, Any]:
+        return await services.incremental.status(spec)
+
+    @router.post(
+        "/predict", summary=f"{uc}: predict with the live model", response_model=response_model
+    )
+    async def predict(body: request_model, services: ServicesDep) -> dict[str, Any]:  # type: ignore[valid-type]
+        return await services.incremental.predict(spec, body.event())
+
+    @router.get("/metrics", summary=f"{uc}: prequential metrics", responses=_errors(404))
+    async def metrics(
+        services: ServicesDep,
+        history: Annotated[bool, Query(description="add the MLflow metric history")] = False,
+    ) -> dict[str, Any]:
+        return await services.incremental.metrics(spec, history=history)
+
+    @router.get("/sample", summary=f"{uc}: a random recent event", responses=_errors(404))
+    async def sample(services: ServicesDep) -> dict[str, Any]:
+        return await services.incremental.sample(spec)
+
+    if spec.task == "classification":
+
+        @router.get("/report", summary=f"{uc}: confusion matrix and classification report")
+        async def report(services: ServicesDep) -> dict[str, Any]:
+            return await services.incremental.report(spec)
+
+    if spec.task == "clustering":
+        _cluster_routes(router, spec, lambda s: s.incremental)
+    return router
+
+
+def _cluster_routes(router: APIRouter, spec: UseCaseSpec, area: Any) -> None:
+    """`/clusters` and `/clusters/<feature>` for a clustering use case."""
+    uc = spec.key
+    features = spec.categorical_features
+
+    @router.get("/clusters", summary=f"{uc}: samples per cluster", responses=_errors(404))
+    async def clusters(services: ServicesDep) -> dict[str, Any]:
+        return await area(services).clusters(spec)
+
+    @router.get(
+        "/clusters/{feature}",
+        summary=f"{uc}: per-cluster value counts of a categorical feature",
+        responses=_errors(404),
+    )
+    async def cluster_feature(
+        feature: Annotated[str, Path(description=f"one of: {', '.join(features)}")],
+        services: ServicesDep,
+    ) -> dict[str, Any]:
+        return await area(services).clusters(spec, feature=feature)
+
+
+def batch_router(spec: UseCaseSpec) -> APIRouter:
+    """`/batch/<uc>/...`: registered batch models, their runs, metrics and plots."""
+    uc = spec.key
+    router = APIRouter(prefix=f"/batch/{uc}", tags=[f"batch {uc}"], responses=_errors(401, 503))
+    request_model = schemas.request_model(spec)
+    response_model = schemas.response_model(spec)
+
+    @router.get("/runs", summary=f"{uc}: batch runs, best first, champion marked")
+    async def runs(services: ServicesDep) -> dict[str, Any]:
+        return await services.batch.runs(spec)
+
+    @router.post(
+        "/predict",
+        summary=f"{uc}: predict with the champion (or a given run)",
+        responses=_errors(404),
+        response_model=response_model,
+    )
+    async def predict(
+        body: request_model,  # type: ignore[valid-type]
+        services: ServicesDep,
+        run_id: Annotated[
+            str | None, Query(min_length=1, max_length=64, description="a run instead")
+        ] = None,
+    ) -> dict[str, Any]:
+        return await services.batch.predict(spec, body.event(), run_id=run_id)
+
+    @router.get("/runs/{run_id}/metrics", summary=f"{uc}: metrics of a run", responses=_errors(404))
+    async def run_metrics(run_id: Annotated[str, RUN_ID], services: ServicesDep) -> dict[str, Any]:
+        return await services.batch.run_metrics(spec, run_id)
+
+    @router.get(
+        "/runs/{run_id}/visualizations",
+        summary=f"{uc}: the plots of a run",
+        responses=_errors(404),
+    )
+    async def visualizations(
+        run_id: Annotated[str, RUN_ID], services: ServicesDep
+    ) -> dict[str, Any]:
+        return await services.batch.visualizations(spec, run_id)
+
+    @router.get(
+        "/runs/{run_id}/visualizations/{tab}/{name}",
+        summary=f"{uc}: one plot (PNG)",
+        response_class=Response,
+        responses={
+            200: {"content": {"image/png": {}}, "description": "The PNG"},
+            **_errors(404),
+        },
+    )
+    async def visualization(
+        run_id: Annotated[str, RUN_ID],
+        tab: Annotated[str, Path(description=f"one of: {', '.join(spec.plot_tabs)}")],
+        name: Annotated[str, Path(max_length=128, description="plot name (.png optional)")],
+        services: ServicesDep,
+    ) -> Response:
+        png = await services.batch.visualization(spec, run_id, tab, name)
+        return Response(png, media_type="image/png")
+
+    if spec.task == "clustering":
+        _cluster_routes(router, spec, lambda s: s.batch)
+    return router
+
+
+def sql_router(spec: UseCaseSpec) -> APIRouter:
+    """`/sql/<uc>/...`: read-only SQL over the use case's raw Delta table (`data`)."""
+    uc = spec.key
+    router = APIRouter(prefix=f"/sql/{uc}", tags=[f"sql {uc}"], responses=_errors(401, 503))
+
+    @router.post(
+        "/query",
+        summary=f"{uc}: one read-only SELECT over `data`",
+        response_model=schemas.SqlResult,
+        responses=_errors(400, 404),
+    )
+    async def query(body: schemas.SqlQuery, services: ServicesDep) -> dict[str, Any]:
+        return await services.sql.query(spec, body.query, body.limit)
+
+    @router.get(
+        "/schema",
+        summary=f"{uc}: columns, types and row count of `data`",
+        response_model=schemas.SqlSchema,
+        responses=_errors(404),
+    )
+    async def table_schema(services: ServicesDep) -> dict[str, Any]:
+        return await services.sql.schema(spec)
+
+    return router
+
+
+def use_case_router(spec: UseCaseSpec) -> APIRouter:
+    """Every API route of one use case, under `/api/v1`, behind the optional API key."""
+    router = APIRouter(prefix=PREFIX, dependencies=[Depends(require_api_key)])
+    for build in (incremental_router, batch_router, sql_router):
+        router.include_router(build(spec))
+    return router

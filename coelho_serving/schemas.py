@@ -1,0 +1,156 @@
+"""Typed requests and responses, built per use case from its spec (one factory, no copies).
+
+A prediction request carries the event fields the spec's features read (found in the features'
+SQL), with the types, enums and ranges of the event schema; other event fields are ignored, so a
+whole event (e.g. one from `/sample`) is a valid request too.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from coelho_pipelines.schema import FieldSpec, pydantic_model
+from coelho_pipelines.use_cases.spec import UseCaseSpec
+
+ModelSource = Literal["live", "mlflow"]
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# The response key of each task's prediction (USE_CASES.md, API responses).
+DEFAULT_PREDICTION_FIELDS = {
+    "classification": "fraud_probability",
+    "regression": "estimated_travel_time_seconds",
+    "clustering": "cluster",
+}
+
+
+def prediction_field(spec: UseCaseSpec) -> str:
+    """The response key holding the prediction (spec extra `prediction_field` overrides)."""
+    return spec.extras.get("prediction_field", DEFAULT_PREDICTION_FIELDS[spec.task])
+
+
+def request_fields(spec: UseCaseSpec) -> tuple[FieldSpec, ...]:
+    """The top-level event fields the features read, in schema order (never the label)."""
+    names: set[str] = set()
+    for feature in spec.features:
+        names.update(_IDENTIFIER.findall(feature.sql))
+    excluded = set(spec.never_features) | {spec.label_field}
+    return tuple(f for f in spec.fields if f.name in names and f.name not in excluded)
+
+
+class PredictionRequest(BaseModel):
+    """Base of the per-use-case request models: unknown top-level fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    def event(self) -> dict[str, Any]:
+        """The request as an event dict, timestamps normalised to UTC (naive means UTC)."""
+        return _to_utc(self.model_dump())
+
+
+def _to_utc(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, dict):
+        return {k: _to_utc(v) for k, v in value.items()}
+    return value
+
+
+_REQUEST_MODELS: dict[str, type[PredictionRequest]] = {}
+_RESPONSE_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def request_model(spec: UseCaseSpec) -> type[PredictionRequest]:
+    """`<UC>PredictRequest`: the typed prediction request of one use case (built once)."""
+    if spec.key not in _REQUEST_MODELS:
+        _REQUEST_MODELS[spec.key] = _build_request_model(spec)
+    return _REQUEST_MODELS[spec.key]
+
+
+def _build_request_model(spec: UseCaseSpec) -> type[PredictionRequest]:
+    name = f"{spec.key.upper()}PredictRequest"
+    strict = pydantic_model(f"{name}Fields", request_fields(spec))
+    fields = {n: (f.annotation, f) for n, f in strict.model_fields.items()}
+    model = create_model(name, __base__=PredictionRequest, **fields)  # type: ignore[call-overload]
+    model.__doc__ = f"The features of one {spec.title} event to score."
+    model.model_config["json_schema_extra"] = {"example": example_request(spec)}
+    return model
+
+
+def example_request(spec: UseCaseSpec) -> dict[str, Any]:
+    """A valid request for docs and forms: the first generated event, when a generator exists."""
+    try:
+        event = next(iter(spec.generator(seed=7)))
+    except Exception:  # noqa: BLE001 - generators are optional for the docs example
+        return {}
+    names = {f.name for f in request_fields(spec)}
+    return {k: v for k, v in event.items() if k in names}
+
+
+class _PredictionBase(BaseModel):
+    model_source: ModelSource = Field(description="live (Redis) or mlflow (snapshot / registry)")
+    model_version: str = Field(description="Redis version, snapshot id or registry version")
+
+
+def response_model(spec: UseCaseSpec) -> type[BaseModel]:
+    """`<UC>Prediction`: the prediction response of one use case (built once)."""
+    if spec.key not in _RESPONSE_MODELS:
+        _RESPONSE_MODELS[spec.key] = _build_response_model(spec)
+    return _RESPONSE_MODELS[spec.key]
+
+
+def _build_response_model(spec: UseCaseSpec) -> type[BaseModel]:
+    name = f"{spec.key.upper()}Prediction"
+    key = prediction_field(spec)
+    if spec.task == "classification":
+        fields: dict[str, Any] = {
+            key: (float, Field(ge=0.0, le=1.0, description="probability of the positive class")),
+            "prediction": (int, Field(description="the predicted class (0 or 1)")),
+        }
+    elif spec.task == "regression":
+        fields = {key: (float, Field(description="the predicted value"))}
+    else:
+        fields = {key: (int, Field(description="the assigned cluster"))}
+    return create_model(name, __base__=_PredictionBase, **fields)  # type: ignore[call-overload]
+
+
+def prediction_body(
+    spec: UseCaseSpec, output: Any, source: ModelSource, version: Any
+) -> dict[str, Any]:
+    """The response dict for a model output: a probability (classification) or a value."""
+    key = prediction_field(spec)
+    body: dict[str, Any] = {"model_source": source, "model_version": str(version)}
+    if spec.task == "classification":
+        probability = float(output)
+        body[key] = probability
+        body["prediction"] = int(probability >= 0.5)
+    elif spec.task == "regression":
+        body[key] = float(output)
+    else:
+        body[key] = int(output)
+    return body
+
+
+class SqlQuery(BaseModel):
+    """One read-only SELECT over the table `data`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=20_000, examples=["SELECT * FROM data LIMIT 10"])
+    limit: int = Field(100, ge=1, le=10_000, description="maximum rows returned")
+
+
+class SqlResult(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+    row_count: int
+    execution_time_ms: float
+
+
+class SqlSchema(BaseModel):
+    columns: list[str]
+    types: list[str]
+    row_count: int
