@@ -5,6 +5,8 @@ Dashboards and alert rules in `helm/` may only use names declared here (a test c
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -100,7 +102,11 @@ API_SQL_DURATION = Histogram(
 API_SQL_ERRORS = Counter("coelho_api_sql_errors", "Rejected or failed SQL queries", ["use_case"])
 
 
-def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
-    """Expose the default registry on http://addr:port/metrics (0 disables it)."""
+def serve_metrics(port: int, addr: str | None = None) -> None:
+    """Expose the default registry on http://addr:port/metrics (0 disables it).
+
+    `addr` defaults to COELHO_METRICS_ADDR, else 127.0.0.1 (the Helm chart sets 0.0.0.0 so that
+    Prometheus can scrape the pod).
+    """
     if port:
-        start_http_server(port, addr=addr)
+        start_http_server(port, addr=addr or os.environ.get("COELHO_METRICS_ADDR", "127.0.0.1"))
