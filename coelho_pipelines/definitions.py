@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from coelho_pipelines.ingestion.defs import build_ingestion_defs, build_maintenance_defs
 from coelho_pipelines.resources import build_resources
 from coelho_pipelines.topics import build_topic_defs
 from coelho_pipelines.use_cases import all_specs
@@ -14,10 +15,13 @@ from coelho_pipelines.use_cases.spec import UseCaseSpec
 # One builder per domain; each turns a use case spec into that domain's Dagster objects.
 USE_CASE_BUILDERS: list[Callable[[UseCaseSpec], dg.Definitions]] = [
     build_topic_defs,
+    build_ingestion_defs,
 ]
 
 # Builders of objects that span use cases (e.g. lakehouse maintenance).
-PLATFORM_BUILDERS: list[Callable[[tuple[UseCaseSpec, ...]], dg.Definitions]] = []
+PLATFORM_BUILDERS: list[Callable[[tuple[UseCaseSpec, ...]], dg.Definitions]] = [
+    build_maintenance_defs,
+]
 
 
 def build_definitions() -> dg.Definitions:

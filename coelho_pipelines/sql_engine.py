@@ -363,6 +363,13 @@ def run_query(
     )
 
 
+def table_cursor(lakehouse: Any, spec: UseCaseSpec) -> duckdb.DuckDBPyConnection:
+    """A cursor on the locked-down database of the use case's table, for trusted callers
+    (asset checks, batch training) that run their own SELECTs over `data`. Close it after use."""
+    root, options = _lakehouse_parts(lakehouse)
+    return _database(table_uri(root, spec.topic), options).cursor()
+
+
 def table_schema(lakehouse: Any, spec: UseCaseSpec) -> TableSchema:
     """Columns (name, DuckDB type) and row count of the use case's raw table."""
     root, options = _lakehouse_parts(lakehouse)
