@@ -10,6 +10,7 @@ clock, so a long stream spans days (useful for daily partitions) unless the call
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from bisect import bisect
@@ -66,10 +67,12 @@ class Draws:
     Everything derives from one seed, so the same seed gives the same draws.
     """
 
-    def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
+    def __init__(self, seed: int, stream: str = "") -> None:
+        # `stream` separates generators sharing a seed (tfd and eta ids must not coincide).
+        digest = hashlib.sha256(f"{stream}/{seed}".encode()).digest()
+        self.rng = random.Random(int.from_bytes(digest[:16]))
         self.random = self.rng.random
-        self._np = np.random.default_rng(seed)
+        self._np = np.random.default_rng(int.from_bytes(digest[16:]))
         self._normals: list[float] = []
         self._hex = ""
         self._hex_at = 0

@@ -233,7 +233,7 @@ class InteractionGenerator(BaseGenerator):
     ) -> None:
         if max_session_events < 1:
             raise ValueError("max_session_events must be at least 1")
-        self.draws = Draws(seed)
+        self.draws = Draws(seed, "ecci")
         self.rng = rng = self.draws.rng
         self.max_session_events = max_session_events
         self._iso = IsoFormatter()

@@ -168,7 +168,7 @@ class TransactionGenerator(BaseGenerator):
     ) -> None:
         if not 0.0 <= fraud_rate <= 1.0:
             raise ValueError("fraud_rate must be within 0..1")
-        self.draws = Draws(seed)
+        self.draws = Draws(seed, "tfd")
         self.rng = rng = self.draws.rng
         self.fraud_rate = fraud_rate
         self.drift_at = drift_at
@@ -190,7 +190,7 @@ class TransactionGenerator(BaseGenerator):
             True: _pattern_pickers(rng, DRIFT_PATTERN),
         }
         self.users = [self._new_user(self._initial_created_at()) for _ in range(n_users)]
-        activity = [rng.paretovariate(1.5) for _ in self.users]  # some users shop a lot
+        activity = [rng.lognormvariate(0, 0.8) for _ in self.users]  # some users shop a lot
         self._pick_user_index = picker(rng, range(n_users), activity)
         self.fraudsters = [self._new_fraudster(self.clock.start) for _ in range(25)]
 

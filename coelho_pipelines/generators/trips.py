@@ -114,7 +114,7 @@ class TripGenerator(BaseGenerator):
         start: datetime | str | float | None = None,
         events_per_second: float = 1.0,
     ) -> None:
-        self.draws = Draws(seed)
+        self.draws = Draws(seed, "eta")
         self.rng = rng = self.draws.rng
         self._local = LocalTime(HOUSTON)
         self.clock = EventClock(

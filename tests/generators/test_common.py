@@ -140,3 +140,11 @@ def test_event_clock_rejects_bad_options():
         EventClock(Draws(1).rng, 0, events_per_second=0)
     with pytest.raises(ValueError):
         EventClock(Draws(1).rng, 0, profile=(1.0,) * 23)
+
+
+def test_use_cases_sharing_a_seed_do_not_share_ids():
+    ids = {
+        key: {e[SPECS[key].id_field] for e in islice(SPECS[key].generator(seed=1, start=0), 500)}
+        for key in KEYS
+    }
+    assert not ids["tfd"] & ids["eta"] and not ids["eta"] & ids["ecci"]
