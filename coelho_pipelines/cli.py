@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Each module defines `register(subparsers)`, adding its parser with `func=` set.
-COMMAND_MODULES: list[str] = ["up", "down", "status", "serve"]
+COMMAND_MODULES: list[str] = ["up", "down", "status", "serve", "produce", "ingest", "sql"]
 
 
 class CommandError(Exception):
