@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 
 import kubernetes_validate
 import pytest
@@ -335,3 +336,16 @@ def test_k3d_values_render_the_ingresses_and_registry_image(render) -> None:
     images = {c["image"] for spec in pod_specs(manifests).values() for c in spec["containers"]}
     assert images == {"k3d-coelho-registry.localhost:5005/coelho:0.1.0"}
     assert K3D["dagster"]["ingress"]["dagsterWebserver"]["host"] == "dagster.localhost"
+
+
+@pytest.mark.parametrize("variant", ["default", "k3d"])
+def test_helm_lint_passes(helm: str, offline_chart, variant: str) -> None:
+    args = [] if variant == "default" else list(K3D_VALUES)
+    result = subprocess.run(
+        [helm, "lint", str(offline_chart), "--strict", "--kube-version", KUBE_VERSION, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
