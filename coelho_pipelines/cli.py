@@ -42,4 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m coelho_pipelines.cli`: run the imported module, so commands raise the same
+    # CommandError class that `main` catches (this file is also `__main__` here).
+    from coelho_pipelines.cli import main as _main
+
+    sys.exit(_main())

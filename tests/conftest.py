@@ -13,8 +13,8 @@ A service that cannot start FAILS the tests that need it, with the reason (never
 - `platform_env` (function scope): the environment variables pointing at the three services,
   plus a fresh COELHO_HOME and COELHO_LAKEHOUSE_URI, so `Resource.from_env()` just works.
 
-The Kafka broker jars are resolved once into `COELHO_KAFKA_LIB` or the checkout's
-`.coelho/lib/kafka` (what `make up` uses), shared between sessions.
+The Kafka broker jars are resolved once into `COELHO_KAFKA_LIB`, `$COELHO_HOME/lib/kafka` or
+the checkout's `.coelho/lib/kafka` (what `make up` uses), shared between sessions.
 """
 
 from __future__ import annotations
@@ -33,8 +33,28 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _kafka_lib() -> Path:
-    override = os.environ.get("COELHO_KAFKA_LIB")
-    return Path(override).resolve() if override else REPO_ROOT / ".coelho" / "lib" / "kafka"
+    """COELHO_KAFKA_LIB, else `$COELHO_HOME/lib/kafka` (what `make` resolves), else the
+    checkout's `.coelho/lib/kafka`."""
+    if os.environ.get("COELHO_KAFKA_LIB"):
+        return Path(os.environ["COELHO_KAFKA_LIB"]).expanduser().resolve()
+    if os.environ.get("COELHO_HOME"):
+        return Path(os.environ["COELHO_HOME"]).expanduser().resolve() / "lib" / "kafka"
+    return REPO_ROOT / ".coelho" / "lib" / "kafka"
+
+
+# Read once at import, before any test changes COELHO_HOME.
+KAFKA_LIB = _kafka_lib()
+
+
+@pytest.fixture(scope="session")
+def kafka_lib_dir() -> Path:
+    """The shared Kafka broker jar directory, resolved with Maven if needed."""
+    from coelho_pipelines.platform.kafka import resolve_jars
+
+    try:
+        return resolve_jars(KAFKA_LIB)
+    except PlatformError as error:
+        pytest.fail(f"Kafka jars unavailable: {error}", pytrace=False)
 
 
 @dataclass
@@ -63,7 +83,7 @@ def session_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sessi
     platform = Platform(
         home,
         ports={key: free_port() for key in keys},
-        kafka_lib=_kafka_lib(),
+        kafka_lib=KAFKA_LIB,
         project_dir=REPO_ROOT,
         tie_to_parent=True,
     )

@@ -196,9 +196,9 @@ class Platform:
                 except PlatformError as error:
                     failed.add(name)
                     failures.append(f"{name}: {error}")
-            for name, fresh in launched.items():
+            for name, spawned_at in launched.items():
                 try:
-                    self._await(ctx, name, fresh, report)
+                    self._await(ctx, name, spawned_at, report)
                 except PlatformError as error:
                     failed.add(name)
                     failures.append(f"{name}: {error}")
@@ -214,11 +214,11 @@ class Platform:
             raise PlatformError(f"{name} is not running after start")
         return record
 
-    def _launch(self, ctx: Context, name: str, report: Reporter) -> bool:
-        """Spawn the service unless it already runs; True when it was spawned now."""
+    def _launch(self, ctx: Context, name: str, report: Reporter) -> float | None:
+        """Spawn the service unless it already runs; the spawn time when it was spawned now."""
         service = get_service(name)
         if self.record(name) is not None:
-            return False
+            return None
         for key in service.port_keys():
             if port_in_use(ctx.port(key)):
                 raise PlatformError(
@@ -226,6 +226,7 @@ class Platform:
                     f"(set COELHO_{key.upper()}_PORT to another port)"
                 )
         service.prepare(ctx)
+        spawned_at = time.monotonic()
         command = service.command(ctx)
         log = self.run_dir.log_path(name)
         cwd = service.cwd(ctx) if service.cwd else self.home
@@ -245,15 +246,15 @@ class Platform:
             )
         )
         report(f"{name}: starting (pid {process.pid}, log {log})")
-        return True
+        return spawned_at
 
-    def _await(self, ctx: Context, name: str, fresh: bool, report: Reporter) -> None:
+    def _await(self, ctx: Context, name: str, spawned_at: float | None, report: Reporter) -> None:
         service = get_service(name)
         record = self.run_dir.read(name)
         if record is None:
             raise PlatformError("no process record after start")
         log = Path(record.log)
-        began = time.monotonic()
+        fresh = spawned_at is not None
 
         def exited() -> str | None:
             if live_process(record) is not None:
@@ -275,7 +276,7 @@ class Platform:
             if "log:" not in message:
                 message = f"{message}; last log line: {last_log_line(log) or '-'} (log: {log})"
             raise PlatformError(message) from error
-        took = time.monotonic() - began
+        took = time.monotonic() - (spawned_at or 0.0)
         state = f"healthy in {took:.1f}s" if fresh else "already running"
         report(f"{name}: {state} at {record.url}")
 

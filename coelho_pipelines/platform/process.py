@@ -131,22 +131,41 @@ def _descendants(process: psutil.Process) -> list[psutil.Process]:
         return []
 
 
+def _gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def _wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until the processes exit (a zombie counts as gone); returns those still alive."""
+    deadline = time.monotonic() + timeout
+    alive = [p for p in processes if not _gone(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if not _gone(p)]
+    return alive
+
+
 def terminate(process: psutil.Process, timeout: float) -> None:
     """SIGTERM the process, wait `timeout`, then its leftover descendants, then SIGKILL."""
     tree = [process, *_descendants(process)]
     with contextlib.suppress(psutil.Error):
         process.terminate()
-    _, alive = psutil.wait_procs([process], timeout=timeout)
-    leftovers = [p for p in tree[1:] if p.is_running()] + alive
+    alive = _wait_gone([process], timeout)
+    leftovers = [p for p in tree[1:] if not _gone(p)] + alive
     for member in leftovers:
         with contextlib.suppress(psutil.Error):
             member.terminate()
-    _, alive = psutil.wait_procs(leftovers, timeout=5)
-    alive += [p for p in _session_members(process.pid) if p not in alive]
+    alive = _wait_gone(leftovers, 5)
+    alive += [p for p in _session_members(process.pid) if p not in alive and not _gone(p)]
     for member in alive:
         with contextlib.suppress(psutil.Error):
             member.kill()
-    psutil.wait_procs(alive, timeout=5)
+    _wait_gone(alive, 5)
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(process.pid, os.WNOHANG)  # reap it when it is our own child
 
 
 def _session_members(session_id: int) -> list[psutil.Process]:

@@ -1,0 +1,60 @@
+# Coelho: `make up` runs the local platform, `make test` runs the whole test suite.
+# Both work from a clean clone: they create .venv, install the project (with dev extras),
+# install missing system packages (scripts/install-system-deps.sh) and resolve the Kafka jars.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+COELHO := $(VENV)/bin/coelho
+# Optional: `make up SERVICES=kafka,redis,mlflow`, `make test PYTEST_ARGS="tests/platform -x"`.
+SERVICES ?=
+PYTEST_ARGS ?=
+
+.PHONY: help install system-deps kafka-jars up down status test lint format
+
+help:
+	@echo "make up       install, then start Kafka, Redis, MLflow, Dagster, the API and the producers"
+	@echo "make down     stop every local service (data under \$${COELHO_HOME:-.coelho} is kept)"
+	@echo "make status   show each service: state, URL, pid, memory, log file"
+	@echo "make test     install, then run the whole test suite (real Kafka, Redis, MLflow)"
+	@echo "make lint     ruff check and format check"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalls when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+kafka-jars: install system-deps
+	$(PY) -m coelho_pipelines.platform.kafka
+
+up: install system-deps kafka-jars
+	$(COELHO) up $(if $(SERVICES),--services $(SERVICES))
+
+down: install
+	$(COELHO) down
+
+status: install
+	$(COELHO) status
+
+test: install system-deps kafka-jars
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

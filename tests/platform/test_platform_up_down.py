@@ -1,0 +1,116 @@
+"""`coelho up` / `status` / `down` as a user runs them: a temp COELHO_HOME, non-default ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from coelho_pipelines.platform import free_port
+from coelho_pipelines.platform import kafka as kafka_platform
+from coelho_pipelines.platform.apps import subcommand_options
+from coelho_pipelines.platform.manager import SERVICES
+from coelho_pipelines.use_cases import all_specs
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+CORE = ["kafka", "redis", "mlflow", "dagster"]
+CLIENT_VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "MLFLOW_TRACKING_URI")
+
+
+def coelho(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "coelho_pipelines.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def status(env: dict[str, str]) -> dict[str, dict]:
+    result = coelho(env, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    return {row["service"]: row for row in json.loads(result.stdout)}
+
+
+@pytest.fixture
+def platform_user(tmp_path: Path, kafka_lib_dir: Path):  # noqa: ANN201
+    env = {k: v for k, v in os.environ.items() if k not in CLIENT_VARIABLES}
+    env["COELHO_HOME"] = str(tmp_path / "state")
+    env["COELHO_KAFKA_LIB"] = str(kafka_lib_dir)
+    env.pop("COELHO_LAKEHOUSE_URI", None)
+    for service in SERVICES:
+        for key in service.port_keys():
+            env[f"COELHO_{key.upper()}_PORT"] = str(free_port())
+    yield env
+    coelho(env, "down")
+
+
+def port_of(env: dict[str, str], key: str) -> int:
+    return int(env[f"COELHO_{key.upper()}_PORT"])
+
+
+def test_up_status_down_up_keeps_data(platform_user: dict[str, str]) -> None:
+    """Every service healthy and reported with memory; `up` is idempotent; `down` stops all;
+    a second `up` finds the data of the first."""
+    env = platform_user
+    services = ",".join(CORE)
+
+    first = coelho(env, "up")
+    assert first.returncode == 0, first.stderr
+    for name in CORE:
+        assert f"{name}: healthy" in first.stdout
+    table = status(env)
+    # `api` and `producers` run when their commands exist; otherwise `up` says why, cleanly.
+    for name, command in (("api", "serve"), ("producers", "produce")):
+        if subcommand_options(command) is None:
+            assert f"{name}: unavailable" in first.stdout
+            assert table[name]["state"] == "unavailable"
+        else:
+            assert table[name]["state"] == "healthy", (first.stdout, table[name])
+    for name in CORE:
+        row = table[name]
+        assert row["state"] == "healthy", row
+        assert row["rss_bytes"] > 1024 * 1024
+        assert Path(row["log"]).is_file()
+        assert str(port_of(env, name)) in row["url"]
+    running = [name for name, row in table.items() if row["pid"]]
+    pids = {name: table[name]["pid"] for name in running}
+
+    # The topics exist with 3 partitions; leave data in Redis and Kafka.
+    bootstrap = f"127.0.0.1:{port_of(env, 'kafka')}"
+    metadata = kafka_platform._admin(bootstrap).list_topics(timeout=10)
+    for spec in all_specs():
+        assert len(metadata.topics[spec.topic].partitions) == 3
+    import redis
+
+    redis.Redis(port=port_of(env, "redis")).set("coelho:test:kept", "yes")
+    kafka_platform.ensure_topics(bootstrap, ["coelho_test_kept"])
+
+    # `up` again is a no-op for running services.
+    again = coelho(env, "up", "--services", services)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already running") == len(CORE)
+    assert {name: status(env)[name]["pid"] for name in running} == pids
+
+    down = coelho(env, "down")
+    assert down.returncode == 0, down.stderr
+    for name, pid in pids.items():
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", name
+        assert status(env)[name]["state"] == "stopped"
+
+    # Up again: the data is still there.
+    third = coelho(env, "up", "--services", "kafka,redis")
+    assert third.returncode == 0, third.stderr
+    assert redis.Redis(port=port_of(env, "redis")).get("coelho:test:kept") == b"yes"
+    metadata = kafka_platform._admin(bootstrap).list_topics(timeout=10)
+    assert "coelho_test_kept" in metadata.topics
+    assert coelho(env, "down").returncode == 0
+    assert all(row["pid"] is None for row in status(env).values())
