@@ -1,0 +1,235 @@
+"""Dagster: materializing the ingestion assets, their checks, the sensor and maintenance."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+from deltalake import DeltaTable
+from fake_events import fake_events
+from ingest_helpers import private_spec, produce_events, produce_values
+
+from coelho_pipelines.ingestion.assets import (
+    IngestionConfig,
+    build_ingestion_asset,
+    ingestion_op_name,
+    ingestion_tags,
+)
+from coelho_pipelines.ingestion.checks import CHECK_NAMES, build_raw_event_checks
+from coelho_pipelines.ingestion.consume import OffsetRange
+from coelho_pipelines.ingestion.defs import build_ingestion_defs
+from coelho_pipelines.ingestion.maintenance import build_maintenance_defs, maintain_table
+from coelho_pipelines.ingestion.pipeline import ingest
+from coelho_pipelines.ingestion.sensor import decide
+from coelho_pipelines.ingestion.tables import file_stats
+from coelho_pipelines.resources import KafkaResource, LakehouseResource
+from coelho_pipelines.use_cases import get_spec
+
+pytestmark = pytest.mark.services
+
+
+def _recent(events: list[dict], time_field: str) -> list[dict]:
+    now = datetime.now(UTC)
+    return [
+        dict(e, **{time_field: (now - timedelta(seconds=len(events) - i)).isoformat()})
+        for i, e in enumerate(events)
+    ]
+
+
+def test_materialize_ingests_reports_and_checks(
+    kafka: KafkaResource, lakehouse: LakehouseResource
+) -> None:
+    spec = private_spec("tfd", kafka.bootstrap_servers)
+    events = _recent(fake_events(spec, 500, seed=8), spec.time_field)
+    produce_events(kafka.bootstrap_servers, spec, events)
+    produce_values(kafka.bootstrap_servers, spec.topic, [b"garbage"] * 10)
+    asset, checks = build_ingestion_asset(spec), build_raw_event_checks(spec)
+    result = dg.materialize(
+        [asset, checks],
+        resources={"kafka": kafka, "lakehouse": lakehouse},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    materializations = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in result.get_asset_materialization_events()
+        for m in [m.materialization]  # noqa: B020
+    }
+    raw = materializations["tfd/raw_events"]
+    assert raw["events_committed"].value == 500
+    assert raw["dead_letters_committed"].value == 10
+    assert raw["dagster/row_count"].value == 500
+    assert raw["lag"].value == 0
+    assert materializations["tfd/dead_letters"]["dagster/row_count"].value == 10
+    outcomes = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert set(outcomes) == set(CHECK_NAMES)
+    # 10 dead letters in 510 messages is above the 1% threshold; everything else holds
+    assert outcomes == {name: name != "dead_letter_ratio" for name in CHECK_NAMES}
+
+
+def test_checks_catch_duplicates_and_out_of_range_values(
+    kafka: KafkaResource, lakehouse: LakehouseResource
+) -> None:
+    from deltalake import write_deltalake
+
+    from coelho_pipelines.ingestion.checks import evaluate
+    from coelho_pipelines.ingestion.tables import PARTITION_COLUMN, ensure_table, events_to_arrow
+
+    spec = private_spec("eta", kafka.bootstrap_servers)
+    uri = lakehouse.table_uri(spec.topic)
+    events = fake_events(spec, 50, seed=2)
+    events.append(dict(events[0], driver_rating=9.5))  # a duplicate id, out of range
+    ensure_table(uri, events_to_arrow(spec, events).schema, [PARTITION_COLUMN])
+    write_deltalake(uri, events_to_arrow(spec, events), mode="append")
+    results = {r.check_name: r for r in evaluate(spec, lakehouse)}
+    assert not results["event_ids_unique"].passed
+    assert results["event_ids_unique"].metadata["duplicate_ids"].value == 1
+    assert not results["values_within_spec"].passed
+    assert results["values_within_spec"].metadata["outside_driver_rating"].value == 1
+    assert results["required_fields_not_null"].passed
+    assert results["schema_matches_spec"].passed
+    assert not results["freshness"].passed  # fake events are from 2025
+
+
+def _evaluate(sensor: dg.SensorDefinition, instance, cursor, kafka, lakehouse):  # noqa: ANN001, ANN202
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"kafka": kafka, "lakehouse": lakehouse}
+    )
+    return sensor(context), context.cursor
+
+
+def test_sensor_requests_new_ranges_only_and_waits_for_runs_in_flight(
+    kafka: KafkaResource, lakehouse: LakehouseResource
+) -> None:
+    spec = private_spec("ecci", kafka.bootstrap_servers)
+    defs = dg.Definitions.merge(
+        build_ingestion_defs(spec),
+        dg.Definitions(resources={"kafka": kafka, "lakehouse": lakehouse}),
+    )
+    sensor = defs.resolve_sensor_def(f"{spec.key}_ingestion_sensor")
+    instance = dg.DagsterInstance.ephemeral()
+
+    skip, cursor = _evaluate(sensor, instance, None, kafka, lakehouse)
+    assert isinstance(skip, dg.SkipReason) and "up to date" in skip.skip_message
+
+    produce_events(kafka.bootstrap_servers, spec, fake_events(spec, 300, seed=4))
+    request, cursor = _evaluate(sensor, instance, cursor, kafka, lakehouse)
+    assert isinstance(request, dg.RunRequest)
+    ranges = request.run_config["ops"][ingestion_op_name(spec)]["config"]["ranges"]
+    assert sum(r["end"] - r["start"] for r in ranges) == 300
+    assert all(set(r) == {"partition", "start", "end"} for r in ranges)  # offsets, no payloads
+    assert request.tags["coelho/kind"] == "ingestion"
+    first_key = request.run_key
+
+    # a run of this use case is in flight: the sensor waits
+    run = instance.add_run(
+        dg.DagsterRun(
+            job_name=f"{spec.key}_ingestion",
+            status=dg.DagsterRunStatus.STARTED,
+            tags=ingestion_tags(spec),
+        )  # fmt: skip
+    )
+    skip, _ = _evaluate(sensor, instance, cursor, kafka, lakehouse)
+    assert isinstance(skip, dg.SkipReason) and run.run_id in skip.skip_message
+    instance.report_run_failed(run)
+
+    # the run committed the requested ranges: nothing new, no request
+    config = IngestionConfig(**request.run_config["ops"][ingestion_op_name(spec)]["config"])
+    ingest(spec, kafka, lakehouse, ranges=[OffsetRange(r.partition, r.start, r.end)
+                                           for r in config.ranges])  # fmt: skip
+    skip, cursor = _evaluate(sensor, instance, cursor, kafka, lakehouse)
+    assert isinstance(skip, dg.SkipReason)
+
+    produce_events(kafka.bootstrap_servers, spec, fake_events(spec, 30, seed=5))
+    request, cursor = _evaluate(sensor, instance, cursor, kafka, lakehouse)
+    assert isinstance(request, dg.RunRequest) and request.run_key != first_key
+    ranges = request.run_config["ops"][ingestion_op_name(spec)]["config"]["ranges"]
+    assert sum(r["end"] - r["start"] for r in ranges) == 30
+
+    # that run failed without committing: the same range is requested again under a new key
+    retry, _ = _evaluate(sensor, instance, cursor, kafka, lakehouse)
+    assert isinstance(retry, dg.RunRequest)
+    assert retry.run_key == f"{request.run_key}:retry1"
+
+
+def test_run_keys_never_collide_for_distinct_ranges() -> None:
+    spec = get_spec("tfd")
+    keys = set()
+    committed: dict[int, int | None] = {0: None, 1: None, 2: None}
+    ends = {0: 0, 1: 0, 2: 0}
+    cursor = None
+    for step in range(60):
+        ends = {p: e + (step * 7 + p) % 5 for p, e in ends.items()}
+        decision = decide(spec, ends, committed, cursor, None)
+        if decision.key is None:
+            continue
+        assert decision.key not in keys
+        keys.add(decision.key)
+        cursor = decision.cursor
+        if step % 3:  # two runs in three commit their range, one fails
+            committed = {r.partition: r.end for r in decision.ranges} | {
+                p: v
+                for p, v in committed.items()
+                if p not in {r.partition for r in decision.ranges}
+            }
+    assert len(keys) > 30
+    busy = decide(spec, {0: 10**6}, {0: 0}, cursor, "run-123")
+    assert busy.key is None and "run-123" in busy.skip_reason
+
+
+def test_maintenance_compacts_and_keeps_rows(
+    kafka: KafkaResource, lakehouse: LakehouseResource
+) -> None:
+    spec = private_spec("tfd", kafka.bootstrap_servers)
+    produce_events(kafka.bootstrap_servers, spec, fake_events(spec, 1_200, seed=6))
+    ingest(spec, kafka, lakehouse, batch_size=100)
+    uri = lakehouse.table_uri(spec.topic)
+    before = file_stats(uri)
+    assert before["files"] >= 10 and before["rows"] == 1_200
+    ids_before = sorted(DeltaTable(uri).to_pyarrow_table().column("transaction_id").to_pylist())
+
+    defs = dg.Definitions.merge(
+        build_maintenance_defs((spec,)), dg.Definitions(resources={"lakehouse": lakehouse})
+    )
+    job = defs.resolve_job_def("lakehouse_maintenance")
+    result = job.execute_in_process(
+        run_config={
+            "ops": {
+                "maintain_lakehouse_tables": {
+                    "config": {"retention_hours": 0, "enforce_retention_duration": False}
+                }
+            }
+        },  # fmt: skip
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    observations = {
+        e.event_specific_data.asset_observation.asset_key.to_user_string():
+        e.event_specific_data.asset_observation.metadata
+        for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"
+    }  # fmt: skip
+    raw = observations["tfd/raw_events"]
+    assert raw["rows_before"].value == raw["rows_after"].value == 1_200
+    assert raw["files_after"].value < raw["files_before"].value
+    assert raw["files_vacuumed"].value > 0
+    after = file_stats(uri)
+    assert after["rows"] == 1_200 and after["files"] < before["files"]
+    assert sorted(DeltaTable(uri).to_pyarrow_table().column("transaction_id").to_pylist()) == (
+        ids_before
+    )
+    # offsets survive compaction and log cleanup: the next pass writes nothing twice
+    produce_events(kafka.bootstrap_servers, spec, fake_events(spec, 10, seed=60))
+    assert ingest(spec, kafka, lakehouse).events == 10
+    again = maintain_table(uri, {}, retention_hours=0, enforce_retention_duration=False)
+    assert again["rows_after"] == 1_210
+
+
+def test_sensor_ranges_json_roundtrip() -> None:
+    decision = decide(get_spec("eta"), {0: 5, 1: 0, 2: 9}, {0: 2, 1: None, 2: None}, None, None)
+    assert [r.as_config() for r in decision.ranges] == [
+        {"partition": 0, "start": 2, "end": 5},
+        {"partition": 2, "start": 0, "end": 9},
+    ]
+    assert json.loads(decision.cursor)["attempt"] == 0
