@@ -1,0 +1,213 @@
+"""Dagster side of the incremental learner: the `<uc>/incremental_model` asset, the learner
+op and the `<uc>_incremental_learning` job, plus the builder registered in `definitions.py`.
+
+`dagster job execute -j <uc>_incremental_learning` runs one bounded learner run headless;
+the sensor of the same name keeps one running while it is on (see `sensor.py`).
+Terminating the run (UI, SIGTERM, SIGINT) makes the learner take a final snapshot, set
+its Redis status to FINISHED and exit; the run then ends as canceled.
+"""
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+
+from coelho_pipelines import telemetry
+from coelho_pipelines.incremental.live_store import NAMESPACE
+from coelho_pipelines.resources import KafkaResource, MlflowResource, RedisResource
+from coelho_pipelines.topics import topic_asset_key
+from coelho_pipelines.use_cases.spec import UseCaseSpec
+
+KIND_TAG = "coelho/kind"
+USE_CASE_TAG = "coelho/use_case"
+LEARNER_TAG = "coelho/learner"  # one value per use case: a run-queue concurrency limit of 1
+METRICS_PORT_ENV = "COELHO_LEARNER_METRICS_PORT"
+_metrics_server: dict[str, int] = {}
+
+
+def job_name(spec: UseCaseSpec) -> str:
+    return f"{spec.key}_incremental_learning"
+
+
+def incremental_model_key(spec: UseCaseSpec) -> dg.AssetKey:
+    return dg.AssetKey([spec.asset_prefix, "incremental_model"])
+
+
+def run_tags(spec: UseCaseSpec) -> dict[str, str]:
+    return {KIND_TAG: "incremental", USE_CASE_TAG: spec.key, LEARNER_TAG: spec.key}
+
+
+def incremental_model_asset(spec: UseCaseSpec) -> dg.AssetSpec:
+    """The River model, materialized by the learner at every snapshot (not by Dagster)."""
+    return dg.AssetSpec(
+        key=incremental_model_key(spec),
+        deps=[topic_asset_key(spec)],
+        group_name=spec.key,
+        kinds={"river", "mlflow"},
+        description=(
+            f"River {spec.river_model_name} learned prequentially from `{spec.topic}` by "
+            f"the `{job_name(spec)}` job; snapshots in the MLflow experiment "
+            f"'{spec.experiment}', live model in Redis."
+        ),
+        metadata={"primary_metric": spec.river_primary.name, "model": spec.river_model_name},
+    )
+
+
+class IncrementalLearningConfig(dg.Config):
+    """One bounded learner run."""
+
+    max_duration_seconds: float = 600.0
+    idle_timeout_seconds: float = 30.0
+    snapshot_every: int = 1000
+    publish_every: int = 100
+    publish_interval_seconds: float = 2.0
+    metrics_every: int = 100
+    until_events: int = 0
+    drift_warmup_events: int = 1000
+    capture_mode: str = ""  # "fork" (default where available) or "inline"
+    topic: str = ""  # default: the use case's topic
+    experiment: str = ""  # default: the use case's MLflow experiment
+    redis_namespace: str = NAMESPACE
+    consumer_group: str = ""  # default: coelho-<uc>-incremental
+
+    def settings(self) -> Any:
+        from coelho_pipelines.incremental.runner import LearnerSettings
+
+        return LearnerSettings(
+            max_duration_seconds=self.max_duration_seconds,
+            idle_timeout_seconds=self.idle_timeout_seconds,
+            snapshot_every=self.snapshot_every,
+            publish_every=self.publish_every,
+            publish_interval_seconds=self.publish_interval_seconds,
+            metrics_every=self.metrics_every,
+            until_events=self.until_events,
+            drift_warmup_events=self.drift_warmup_events,
+            capture_mode=self.capture_mode or None,  # type: ignore[arg-type]
+            topic=self.topic or None,
+            experiment=self.experiment or None,
+            redis_namespace=self.redis_namespace,
+            consumer_group=self.consumer_group or None,
+        )
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """While inside, SIGINT/SIGTERM set `stop` instead of raising (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in signals}
+    for s in signals:
+        signal.signal(s, lambda _signo, _frame: stop.set())
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def serve_learner_metrics() -> None:
+    """Expose Prometheus metrics on COELHO_LEARNER_METRICS_PORT (once per process)."""
+    port = int(os.environ.get(METRICS_PORT_ENV) or 0)
+    if port and port not in _metrics_server.values():
+        try:
+            telemetry.serve_metrics(port)
+            _metrics_server["port"] = port
+        except OSError:
+            pass  # already served by an earlier run in this process, or taken
+
+
+def _materialization(spec: UseCaseSpec, info: Any, metrics: dict[str, float], run_id: str):  # noqa: ANN202
+    metadata: dict[str, Any] = {
+        "events_learned": info.events_learned,
+        "mlflow_run_id": run_id,
+        "snapshot_slot": info.slot,
+        "offsets": dg.MetadataValue.json({str(p): o for p, o in info.offsets.items()}),
+    }
+    metadata.update({name: float(value) for name, value in metrics.items()})
+    return dg.AssetMaterialization(
+        asset_key=incremental_model_key(spec),
+        description=f"snapshot at {info.events_learned} events",
+        metadata=metadata,
+    )
+
+
+def build_learner_op(spec: UseCaseSpec) -> dg.OpDefinition:
+    @dg.op(
+        name=f"{spec.key}_incremental_learner",
+        description=f"Learn {spec.key} events prequentially from Kafka for one bounded run.",
+        tags={"kind": "river"},
+        out=dg.Out(dg.Nothing),
+    )
+    def learner(
+        context: dg.OpExecutionContext,
+        config: IncrementalLearningConfig,
+        kafka: KafkaResource,
+        redis: RedisResource,
+        mlflow: MlflowResource,
+    ) -> None:
+        from coelho_pipelines.incremental.runner import Endpoints, LearnerRun, RunHooks
+
+        serve_learner_metrics()
+        endpoints = Endpoints(kafka.bootstrap_servers, redis.url, mlflow.tracking_uri)
+        stop = threading.Event()
+
+        def on_snapshot(info: Any, metrics: dict[str, float]) -> None:
+            context.log_event(_materialization(spec, info, metrics, run.mlflow_run_id or ""))
+
+        run = LearnerRun(
+            spec,
+            endpoints,
+            config.settings(),
+            dagster_run_id=context.run_id,
+            hooks=RunHooks(on_snapshot=on_snapshot, should_stop=stop.is_set, log=context.log.info),
+        )
+        with stop_on_signals(stop):
+            summary = run.run()
+        context.log.info(
+            f"{spec.key}: {summary.stop_reason}; learned {summary.events_this_run} events "
+            f"({summary.events_learned} in total, {summary.bad_events} bad), "
+            f"{summary.drifts} drifts, {summary.redis_failures} Redis failures"
+        )
+        if summary.stop_reason == "stopped":
+            raise dg.DagsterExecutionInterruptedError(
+                "learner terminated on request after its final snapshot"
+            )
+
+    return learner
+
+
+def build_learning_job(spec: UseCaseSpec) -> dg.JobDefinition:
+    learner = build_learner_op(spec)
+
+    @dg.job(
+        name=job_name(spec),
+        tags=run_tags(spec),
+        executor_def=dg.in_process_executor,
+        description=(
+            f"One bounded run of the {spec.key} River learner (max duration / idle timeout), "
+            f"resuming from the latest snapshot. Keep one running with the "
+            f"`{job_name(spec)}` sensor."
+        ),
+    )
+    def learning_job() -> None:
+        learner()
+
+    return learning_job
+
+
+def build_incremental_defs(spec: UseCaseSpec) -> dg.Definitions:
+    """Asset, job and sensors of one use case's incremental learner."""
+    from coelho_pipelines.incremental.sensor import build_drift_sensor, build_learning_sensor
+
+    job = build_learning_job(spec)
+    return dg.Definitions(
+        assets=[incremental_model_asset(spec)],
+        jobs=[job],
+        sensors=[build_learning_sensor(spec, job), build_drift_sensor(spec)],
+    )

@@ -1,0 +1,218 @@
+"""The prequential learner: for each event predict, update the metrics, then learn.
+
+Independent of Kafka, Redis and MLflow (they live in `consumer`, `live_store`, `snapshot`,
+`runner`), so it can be tested against `river.evaluate.progressive_val_score` and
+benchmarked against a bare River loop. Its whole state is two picklable parts:
+- `LiveModel`, the bundle serving needs: River model + feature pipeline;
+- `Progress`, everything else: metrics, drift detector, cluster analytics, offsets, counters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from coelho_pipelines.incremental.drift import DEFAULT_WARMUP_EVENTS, Drift, DriftMonitor
+from coelho_pipelines.incremental.features import FeaturePipeline
+from coelho_pipelines.incremental.metrics import (
+    ClusterAnalytics,
+    DistanceSilhouette,
+    MetricSet,
+    argmax,
+)
+from coelho_pipelines.use_cases.spec import UseCaseSpec
+
+RECENT_SAMPLES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One message: raw JSON (bytes/str) or an already decoded event, and where it came from."""
+
+    value: bytes | str | Mapping[str, Any]
+    partition: int = 0
+    offset: int = -1
+    timestamp_ms: int | None = None
+
+
+class LiveModel:
+    """What serving needs: the River model and the feature pipeline it was trained with."""
+
+    def __init__(self, spec: UseCaseSpec, model: Any, features: FeaturePipeline) -> None:
+        self.use_case = spec.key
+        self.task = spec.task
+        self.model = model
+        self.features = features
+        self.events_learned = 0
+
+    def predict(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The API response fields for one event (without learning from it).
+
+        tfd {fraud_probability, prediction}, eta {estimated_travel_time_seconds},
+        ecci {cluster}; a model that has learned nothing yet predicts the neutral value.
+        """
+        x = self.features.transform(event)
+        if self.task == "classification":
+            proba = self.model.predict_proba_one(x)
+            label = argmax(proba)
+            return {
+                "fraud_probability": float(proba.get(1, 0.0)),
+                "prediction": int(label) if label is not None else 0,
+            }
+        if self.task == "regression":
+            # A travel time is never negative (young linear leaves can extrapolate below 0).
+            return {
+                "estimated_travel_time_seconds": max(0.0, float(self.model.predict_one(x) or 0.0))
+            }
+        return {"cluster": int(self.model.predict_one(x))}
+
+
+@dataclass
+class Progress:
+    """The learner's state besides the model: snapshotted together with it."""
+
+    metrics: MetricSet
+    drift: DriftMonitor
+    analytics: ClusterAnalytics | None = None
+    events_learned: int = 0
+    bad_events: int = 0
+    offsets: dict[int, int] = field(default_factory=dict)  # next offset to read, per partition
+    model_version: int = 0  # last live-model version published to Redis
+    last_event_time: str | None = None
+    recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_SAMPLES))
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What happened to one record (for hooks and tests)."""
+
+    event: dict[str, Any] | None
+    prediction: Any = None
+    drift: Drift | None = None
+    error: str | None = None
+
+
+def _naive_utc(value: datetime) -> datetime:
+    """Event time as naive UTC: River's TimeRolling compares against a naive datetime."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+class Learner:
+    """Prequential learning of one use case over records, with its metrics and drift."""
+
+    def __init__(
+        self,
+        spec: UseCaseSpec,
+        bundle: LiveModel | None = None,
+        progress: Progress | None = None,
+        drift_warmup_events: int = DEFAULT_WARMUP_EVENTS,
+    ) -> None:
+        self.spec = spec
+        self.bundle = bundle or LiveModel(spec, spec.river_model(), FeaturePipeline(spec))
+        self.progress = progress or Progress(
+            metrics=MetricSet(spec),
+            drift=DriftMonitor(drift_warmup_events),
+            analytics=ClusterAnalytics(spec.categorical_features)
+            if spec.task == "clustering"
+            else None,
+        )
+        self._validate = spec.event_model.model_validate_json
+        self._validate_obj = spec.event_model.model_validate
+        self._time_field = spec.time_field
+        self._step = {
+            "classification": self._classify,
+            "regression": self._regress,
+            "clustering": self._cluster,
+        }[spec.task]
+
+    @property
+    def model(self) -> Any:
+        return self.bundle.model
+
+    @property
+    def events_learned(self) -> int:
+        return self.progress.events_learned
+
+    def decode(self, value: bytes | str | Mapping[str, Any]) -> tuple[dict[str, Any], datetime]:
+        """Parse and validate one event; raises ValueError (pydantic's included) if invalid."""
+        if isinstance(value, Mapping):
+            event = dict(value)
+            validated = self._validate_obj(event)
+        else:
+            validated = self._validate(value)
+            event = json.loads(value)
+        return event, _naive_utc(getattr(validated, self._time_field))
+
+    def learn(self, record: Record) -> Step:
+        """Predict, update metrics, learn one record; a bad record is counted and skipped."""
+        progress = self.progress
+        known = progress.offsets.get(record.partition)
+        if record.offset >= 0 and known is not None and record.offset < known:
+            return Step(None, error="already learned")  # never learn an offset twice
+        try:
+            event, t = self.decode(record.value)
+        except ValueError as exc:
+            progress.bad_events += 1
+            self._advance(record)
+            return Step(None, error=f"invalid event: {str(exc).splitlines()[0]}")
+        try:
+            prediction, error = self._step(event, t)
+        except (ArithmeticError, KeyError, TypeError, ValueError) as exc:
+            progress.bad_events += 1
+            self._advance(record)
+            return Step(None, error=f"model rejected event: {exc!r}")
+        progress.events_learned += 1
+        self.bundle.events_learned = progress.events_learned
+        progress.last_event_time = event.get(self._time_field)
+        progress.recent.append(event)
+        self._advance(record)
+        drift = None
+        if error is not None:
+            drift = progress.drift.update(error, progress.events_learned, t.isoformat() + "Z")
+        return Step(event, prediction, drift)
+
+    def learn_many(self, records: Iterable[Record]) -> list[Step]:
+        return [self.learn(r) for r in records]
+
+    def _advance(self, record: Record) -> None:
+        if record.offset >= 0:
+            self.progress.offsets[record.partition] = record.offset + 1
+
+    def _classify(self, event: dict[str, Any], t: datetime) -> tuple[Any, float | None]:
+        x = self.bundle.features.learn_transform(event)
+        y = event[self.spec.label_field]
+        model = self.bundle.model
+        proba = model.predict_proba_one(x)
+        self.progress.metrics.update_classification(y, proba, t)
+        model.learn_one(x, y)
+        if not proba:
+            return proba, None
+        return proba, float(argmax(proba) != y)
+
+    def _regress(self, event: dict[str, Any], t: datetime) -> tuple[Any, float | None]:
+        x = self.bundle.features.learn_transform(event)
+        y = event[self.spec.label_field]
+        model = self.bundle.model
+        y_pred = model.predict_one(x)
+        self.progress.metrics.update_regression(y, y_pred, t)
+        model.learn_one(x, y)
+        return y_pred, None if y_pred is None else abs(y - y_pred)
+
+    def _cluster(self, event: dict[str, Any], t: datetime) -> tuple[Any, float | None]:
+        features = self.bundle.features
+        x = features.learn_transform(event)
+        model = self.bundle.model
+        cluster = model.predict_one(x)
+        distances = DistanceSilhouette.distances(x, cluster, model.centers)
+        progress = self.progress
+        progress.metrics.update_clustering(distances, t)
+        if progress.analytics is not None:
+            progress.analytics.update(cluster, features.raw(event))
+        # Clustering is up to date after predict_one: reading n_clusters costs nothing here.
+        progress.metrics.set_cluster_counts(model.n_clusters, len(model.micro_clusters))
+        model.learn_one(x)
+        return cluster, None if distances is None else distances[0]

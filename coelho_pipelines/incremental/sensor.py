@@ -1,0 +1,100 @@
+"""Sensors of the incremental learner.
+
+- `<uc>_incremental_learning`, the real-time training switch: while it is on, it requests a
+  learner run whenever none is queued, starting, running or canceling for that use case
+  (each run is bounded, so the sensor starts the next one). Off by default: turning it on
+  in the UI starts real-time training; turning it off lets the current run finish its
+  bounded time and starts no new one.
+- `<uc>_drift_retraining`: turns new drift records (Redis) into a run request of the batch
+  job `<uc>_batch_training`; the run key is the drift's event count, so a drift detected
+  again after a resume does not retrain twice.
+"""
+
+import dagster as dg
+
+from coelho_pipelines.incremental import live_store
+from coelho_pipelines.incremental.job import job_name, run_tags
+from coelho_pipelines.resources import RedisResource
+from coelho_pipelines.use_cases.spec import UseCaseSpec
+
+ACTIVE_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+SWITCH_INTERVAL_SECONDS = 30
+DRIFT_INTERVAL_SECONDS = 60
+
+
+def batch_training_job_name(spec: UseCaseSpec) -> str:
+    return f"{spec.key}_batch_training"
+
+
+def active_runs(instance: dg.DagsterInstance, job: str) -> list[dg.DagsterRun]:
+    return list(
+        instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=ACTIVE_STATUSES), limit=1)
+    )
+
+
+def build_learning_sensor(spec: UseCaseSpec, job: dg.JobDefinition) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=job_name(spec),
+        job=job,
+        minimum_interval_seconds=SWITCH_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=(
+            f"Real-time training switch for {spec.key}: while on, keeps one "
+            f"`{job.name}` run going (starts the next when one ends)."
+        ),
+    )
+    def learning_switch(context: dg.SensorEvaluationContext):  # noqa: ANN202
+        running = active_runs(context.instance, job.name)
+        if running:
+            return dg.SkipReason(
+                f"learner run {running[0].run_id} is {running[0].status.value.lower()}"
+            )
+        return dg.RunRequest(tags=run_tags(spec))
+
+    return learning_switch
+
+
+def build_drift_sensor(
+    spec: UseCaseSpec, namespace: str = live_store.NAMESPACE
+) -> dg.SensorDefinition:
+    target = batch_training_job_name(spec)
+
+    @dg.sensor(
+        name=f"{spec.key}_drift_retraining",
+        job_name=target,
+        minimum_interval_seconds=DRIFT_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            f"Requests `{target}` when the {spec.key} learner detects drift on its error "
+            "stream (drift records in Redis)."
+        ),
+    )
+    def drift_retraining(context: dg.SensorEvaluationContext, redis: RedisResource):  # noqa: ANN202
+        after = int(context.cursor or 0)
+        try:
+            drifts = live_store.read_drifts(redis.client(), spec.key, after, namespace)
+        except Exception as exc:  # noqa: BLE001 - Redis down: try again next tick
+            return dg.SkipReason(f"cannot read drift records from Redis: {exc}")
+        if not drifts:
+            return dg.SkipReason("no new drift")
+        latest = drifts[-1]
+        context.update_cursor(str(latest["id"]))
+        if active_runs(context.instance, target):
+            return dg.SkipReason(f"{len(drifts)} new drift(s); {target} is already running")
+        return dg.RunRequest(
+            run_key=f"drift-{latest['events_learned']}",
+            tags={
+                "coelho/trigger": "drift",
+                "coelho/use_case": spec.key,
+                "coelho/drift_id": str(latest["id"]),
+                "coelho/drift_events_learned": str(latest["events_learned"]),
+            },
+        )
+
+    return drift_retraining
