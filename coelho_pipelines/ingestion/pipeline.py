@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,7 +27,7 @@ from coelho_pipelines.ingestion.consume import (
 )
 from coelho_pipelines.ingestion.tables import dead_letters_to_arrow, with_ingestion_columns
 from coelho_pipelines.ingestion.validate import DEFAULT_MAX_BYTES, BatchDecoder
-from coelho_pipelines.ingestion.writer import DeltaSink, PendingBatch
+from coelho_pipelines.ingestion.writer import CommitStats, DeltaSink, PendingBatch
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
@@ -173,26 +174,48 @@ def _run(
         **{"fetch.max.bytes": 64 << 20, "queued.max.messages.kbytes": 256 << 10},
     )
     stats = ConsumeStats()
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delta-commit")
+    pending_commit: Future | None = None
     try:
         batches = read_ranges(consumer, spec.topic, ranges, batch_size, idle_timeout_s, stats)
         for batch in prefetch(batches):
+            # Decode this batch while the previous one commits; commits stay in order.
             pending = decode_batch(spec, decoder, batch)
-            commit = sink.commit(pending)
-            result.commits += 1
-            result.events += commit.rows
-            result.dead_letters += commit.dead_letters
-            result.messages_read += len(batch)
-            _count_reasons(result, pending)
-            telemetry.INGESTED_EVENTS.labels(spec.key).inc(commit.rows)
-            telemetry.DEAD_LETTERS.labels(spec.key).inc(commit.dead_letters)
-            telemetry.INGESTION_COMMIT_LATENCY.labels(spec.key).observe(commit.seconds)
-            log(
-                f"committed {commit.rows} events, {commit.dead_letters} dead letters "
-                f"(Delta version {commit.raw_version}, offsets {pending.next_offsets})"
-            )
+            if pending_commit is not None:
+                _record(spec, result, *pending_commit.result(), log)
+            pending_commit = writer.submit(_commit, sink, pending, len(batch))
+        if pending_commit is not None:
+            _record(spec, result, *pending_commit.result(), log)
     finally:
+        writer.shutdown(wait=True)
         consumer.close()
     result.timed_out = stats.timed_out
+
+
+def _commit(sink: DeltaSink, pending: PendingBatch, messages: int) -> tuple:
+    return sink.commit(pending), pending, messages
+
+
+def _record(
+    spec: UseCaseSpec,
+    result: IngestionResult,
+    commit: CommitStats,
+    pending: PendingBatch,
+    messages: int,
+    log: Log,
+) -> None:
+    result.commits += 1
+    result.events += commit.rows
+    result.dead_letters += commit.dead_letters
+    result.messages_read += messages
+    _count_reasons(result, pending)
+    telemetry.INGESTED_EVENTS.labels(spec.key).inc(commit.rows)
+    telemetry.DEAD_LETTERS.labels(spec.key).inc(commit.dead_letters)
+    telemetry.INGESTION_COMMIT_LATENCY.labels(spec.key).observe(commit.seconds)
+    log(
+        f"committed {commit.rows} events, {commit.dead_letters} dead letters "
+        f"(Delta version {commit.raw_version}, offsets {pending.next_offsets})"
+    )
 
 
 def _count_reasons(result: IngestionResult, pending: PendingBatch) -> None:

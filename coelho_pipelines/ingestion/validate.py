@@ -34,6 +34,8 @@ from coelho_pipelines.schema import FieldSpec
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 DEFAULT_MAX_BYTES = 256 * 1024
+# Arrow parses blocks of this size on its thread pool (a block boundary is always a newline).
+PARSE_BLOCK_BYTES = 1 << 20
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$"
 _TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
@@ -323,7 +325,7 @@ class BatchDecoder:
         try:
             table = pj.read_json(
                 io.BytesIO(data),
-                read_options=pj.ReadOptions(block_size=len(data) + 1, use_threads=False),
+                read_options=pj.ReadOptions(block_size=PARSE_BLOCK_BYTES, use_threads=True),
                 parse_options=pj.ParseOptions(
                     explicit_schema=self.parse_schema,
                     unexpected_field_behavior="error",

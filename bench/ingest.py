@@ -1,0 +1,344 @@
+"""Ingestion benchmark: Kafka -> Delta throughput beside consume-only, SQL group-by latency
+(DuckDB engine vs. Polars scan_delta) and event-to-queryable latency with the sensor logic.
+
+    .venv/bin/python bench/ingest.py [--events 200000] [--sql-rows 1000000] [--latency-seconds 60]
+
+Starts a private Kafka broker (as `coelho up` does) on free ports in a temp dir unless
+--bootstrap-servers is given. Every figure is measured side by side in this one run.
+Targets (issue 3): ingest >= 0.8x consume-only and >= 50,000 events/s; DuckDB group-by no
+slower than Polars; an event produced is queryable in Delta within 60 s at p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from coelho_pipelines.ingestion.consume import (  # noqa: E402
+    ConsumeStats,
+    plan_ranges,
+    prefetch,
+    read_ranges,
+)
+from coelho_pipelines.ingestion.pipeline import ingest  # noqa: E402
+from coelho_pipelines.ingestion.sensor import MIN_INTERVAL_SECONDS, committed_offsets, decide  # noqa: E402
+from coelho_pipelines.ingestion.tables import (  # noqa: E402
+    PARTITION_COLUMN,
+    ensure_table,
+    raw_schema,
+    with_ingestion_columns,
+)
+from coelho_pipelines.ingestion.validate import BatchDecoder  # noqa: E402
+from coelho_pipelines.resources import KafkaResource, LakehouseResource  # noqa: E402
+from coelho_pipelines.use_cases import get_spec  # noqa: E402
+
+GROUP_BY_SQL = (
+    "SELECT product_category, payment_method, count(*) AS n, avg(amount) AS avg_amount, "
+    "sum(is_fraud) AS frauds FROM data GROUP BY product_category, payment_method"
+)
+
+
+@contextlib.contextmanager
+def kafka_broker(bootstrap: str | None) -> Iterator[str]:
+    if bootstrap:
+        yield bootstrap
+        return
+    from coelho_pipelines.platform import Platform, free_port
+
+    home = Path(tempfile.mkdtemp(prefix="coelho-bench-"))
+    keys = ("kafka", "kafka_controller", "redis", "mlflow", "dagster", "api", "producers")
+    platform = Platform(
+        home,
+        ports={k: free_port() for k in keys},
+        kafka_lib=ROOT / ".coelho" / "lib" / "kafka",
+        project_dir=ROOT,
+        tie_to_parent=True,
+    )
+    platform.start("kafka")
+    try:
+        yield f"127.0.0.1:{platform.ports['kafka']}"
+    finally:
+        platform.down(report=lambda _line: None)
+
+
+def fresh_spec(bootstrap: str):  # noqa: ANN201
+    from coelho_pipelines.platform.kafka import ensure_topics
+
+    spec = get_spec("tfd")
+    topic = f"bench_tfd_{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, [topic], partitions=3)
+    return dataclasses.replace(spec, topic=topic)
+
+
+def generate_values(spec, n: int) -> tuple[list[bytes], list[bytes]]:  # noqa: ANN001
+    generator = spec.generator(seed=42)
+    values, keys = [], []
+    for _ in range(n):
+        event = next(generator)
+        values.append(orjson.dumps(event))
+        keys.append(str(event[spec.key_field]).encode())
+    return values, keys
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes], times=None) -> None:  # noqa: ANN001
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            "batch.size": 1 << 20,
+        }  # fmt: skip
+    )
+
+    def delivered(error, message) -> None:  # noqa: ANN001
+        if error is None and times is not None:
+            times[(message.partition(), message.offset())] = time.time()
+
+    for value, key in zip(values, keys, strict=True):
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush(120)
+
+
+def consume_only(kafka: KafkaResource, topic: str) -> tuple[int, float]:
+    """Read the whole topic with the ingestion's own reader, touching every value."""
+    ends = kafka.end_offsets(topic)
+    ranges = plan_ranges(ends, {})
+    consumer = kafka.consumer(
+        "coelho-bench-consume",
+        **{"fetch.max.bytes": 64 << 20, "queued.max.messages.kbytes": 256 << 10},
+    )
+    started = time.perf_counter()
+    count = size = 0
+    try:
+        for batch in prefetch(read_ranges(consumer, topic, ranges, 50_000, 30.0, ConsumeStats())):
+            count += len(batch)
+            size += sum(len(v) for v in batch.values if v)
+    finally:
+        consumer.close()
+    return count, time.perf_counter() - started
+
+
+def throughput(kafka: KafkaResource, spec, rounds: int) -> dict[str, float]:  # noqa: ANN001
+    consume_rates, ingest_rates = [], []
+    for i in range(rounds):
+        count, seconds = consume_only(kafka, spec.topic)
+        consume_rates.append(count / seconds)
+        lake = LakehouseResource(uri=tempfile.mkdtemp(prefix=f"bench-lake-{i}-"))
+        result = ingest(spec, kafka, lake)
+        assert result.events + result.dead_letters == count, (result.events, count)
+        ingest_rates.append(result.messages_read / result.seconds)
+        print(
+            f"  round {i + 1}: consume-only {count / seconds:>10,.0f} msg/s | ingest "
+            f"{ingest_rates[-1]:>10,.0f} msg/s ({result.commits} commits, {result.seconds:.2f}s)"
+        )
+    best_consume, best_ingest = max(consume_rates), max(ingest_rates)
+    return {"consume": best_consume, "ingest": best_ingest, "ratio": best_ingest / best_consume}
+
+
+def build_sql_table(spec, rows: int, base: int = 100_000) -> str:  # noqa: ANN001
+    """A raw table of `rows` rows: `base` generated events, repeated with fresh ids."""
+    from deltalake import write_deltalake
+
+    values, _ = generate_values(spec, min(rows, base))
+    decoded = BatchDecoder(spec).decode(values)
+    events = decoded.events
+    root = tempfile.mkdtemp(prefix="bench-sql-")
+    uri = f"{root}/delta/{spec.topic}"
+    ensure_table(uri, raw_schema(spec), [PARTITION_COLUMN])
+    written, copy = 0, 0
+    while written < rows:
+        take = min(events.num_rows, rows - written)
+        part = events.slice(0, take)
+        ids = pc.binary_join_element_wise(
+            part.column(spec.id_field), pa.scalar(f"-{copy}"), pa.scalar("")
+        )
+        part = part.set_column(0, spec.id_field, ids)
+        n = part.num_rows
+        table = with_ingestion_columns(spec, part, [0] * n, list(range(written, written + n)))
+        write_deltalake(uri, table, mode="append")
+        written += n
+        copy += 1
+    return root
+
+
+def sql_latency(lakehouse_root: str, spec, repeats: int = 5) -> dict[str, float]:  # noqa: ANN001
+    import polars as pl
+
+    from coelho_pipelines.sql_engine import run_query
+
+    uri = f"{lakehouse_root}/delta/{spec.topic}"
+    first = time.perf_counter()
+    result = run_query(lakehouse_root, spec, GROUP_BY_SQL)
+    cold = time.perf_counter() - first
+    duck, polars = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = run_query(lakehouse_root, spec, GROUP_BY_SQL)
+        duck.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        frame = (
+            pl.scan_delta(uri)
+            .group_by("product_category", "payment_method")
+            .agg(
+                pl.len().alias("n"),
+                pl.col("amount").mean().alias("avg_amount"),
+                pl.col("is_fraud").sum().alias("frauds"),
+            )
+            .collect()
+        )
+        polars.append(time.perf_counter() - started)
+    assert frame.height == result.row_count, (frame.height, result.row_count)
+    total = run_query(lakehouse_root, spec, "SELECT count(*) FROM data").rows[0][0]
+    return {
+        "rows": total,
+        "duckdb_cold_ms": cold * 1000,
+        "duckdb_ms": statistics.median(duck) * 1000,
+        "polars_ms": statistics.median(polars) * 1000,
+    }
+
+
+def queryable_latency(
+    kafka: KafkaResource,
+    spec,
+    seconds: float,
+    rate: float,
+    interval: float,  # noqa: ANN001
+) -> dict[str, float]:
+    """Produce at `rate` events/s; every `interval` s run the sensor's decision and ingest the
+    range it requests; an event's latency is from its Kafka delivery to the moment a DuckDB
+    query over the table returns it."""
+    from coelho_pipelines.sql_engine import run_query
+
+    lake = LakehouseResource(uri=tempfile.mkdtemp(prefix="bench-latency-"))
+    values, keys = generate_values(spec, int(seconds * rate) + 1)
+    produced: dict[tuple[int, int], float] = {}
+    stop = threading.Event()
+
+    def producer() -> None:
+        from confluent_kafka import Producer
+
+        p = Producer({"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 5,
+                      "enable.idempotence": True})  # fmt: skip
+
+        def delivered(error, message) -> None:  # noqa: ANN001
+            if error is None:
+                produced[(message.partition(), message.offset())] = time.time()
+
+        start = time.perf_counter()
+        for i, (value, key) in enumerate(zip(values, keys, strict=True)):
+            if stop.is_set():
+                break
+            wait = start + i / rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            p.produce(spec.topic, value=value, key=key, on_delivery=delivered)
+            p.poll(0)
+        p.flush(30)
+
+    thread = threading.Thread(target=producer, daemon=True)
+    thread.start()
+    latencies: list[float] = []
+    cursor = None
+    deadline = time.monotonic() + seconds + interval
+    next_tick = time.monotonic() + interval
+    while time.monotonic() < deadline:
+        time.sleep(max(0.0, next_tick - time.monotonic()))
+        next_tick += interval
+        ends = kafka.end_offsets(spec.topic)
+        decision = decide(spec, ends, committed_offsets(lake, spec, sorted(ends)), cursor, None)
+        if decision.key is None:
+            continue
+        cursor = decision.cursor
+        ingest(spec, kafka, lake, ranges=decision.ranges)
+        run_query(lake, spec, "SELECT count(*) FROM data")
+        visible = time.time()
+        for r in decision.ranges:
+            latencies += [visible - produced[(r.partition, o)] for o in range(r.start, r.end)
+                          if (r.partition, o) in produced]  # fmt: skip
+    stop.set()
+    thread.join(timeout=30)
+    latencies.sort()
+    return {
+        "events": len(latencies),
+        "p50_s": latencies[len(latencies) // 2],
+        "p95_s": latencies[int(len(latencies) * 0.95)],
+        "max_s": latencies[-1],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--sql-rows", type=int, default=1_000_000)
+    parser.add_argument("--latency-seconds", type=float, default=60.0)
+    parser.add_argument("--latency-rate", type=float, default=500.0)
+    parser.add_argument("--sensor-interval", type=float, default=float(MIN_INTERVAL_SECONDS))
+    parser.add_argument("--bootstrap-servers", default=None)
+    args = parser.parse_args()
+
+    with kafka_broker(args.bootstrap_servers) as bootstrap:
+        kafka = KafkaResource(bootstrap_servers=bootstrap)
+        spec = fresh_spec(bootstrap)
+        print(f"generating and producing {args.events:,} tfd events to {spec.topic} ...")
+        values, keys = generate_values(spec, args.events)
+        produce(bootstrap, spec.topic, values, keys)
+        print("throughput (same topic, same reader, best of rounds):")
+        figures = throughput(kafka, spec, args.rounds)
+        print(
+            f"  consume-only {figures['consume']:,.0f} msg/s, ingest {figures['ingest']:,.0f} "
+            f"msg/s, ratio {figures['ratio']:.2f} (targets: >= 0.8 and >= 50,000/s)"
+        )
+
+        print(f"building a {args.sql_rows:,}-row table for the group-by ...")
+        root = build_sql_table(spec, args.sql_rows)
+        sql = sql_latency(root, spec)
+        print(
+            f"  group-by over {sql['rows']:,} rows: DuckDB engine {sql['duckdb_ms']:.0f} ms "
+            f"(first call {sql['duckdb_cold_ms']:.0f} ms), Polars scan_delta "
+            f"{sql['polars_ms']:.0f} ms, ratio {sql['duckdb_ms'] / sql['polars_ms']:.2f}"
+        )
+
+        latency_spec = fresh_spec(bootstrap)
+        print(
+            f"event-to-queryable: {args.latency_rate:g} events/s for {args.latency_seconds:g}s, "
+            f"sensor logic every {args.sensor_interval:g}s ..."
+        )
+        lat = queryable_latency(
+            kafka, latency_spec, args.latency_seconds, args.latency_rate, args.sensor_interval
+        )
+        print(
+            f"  {lat['events']:,} events: p50 {lat['p50_s']:.1f}s, p95 {lat['p95_s']:.1f}s, "
+            f"max {lat['max_s']:.1f}s (target p95 <= 60s; a Dagster run launch adds its own "
+            "start-up time on top)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
