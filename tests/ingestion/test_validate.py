@@ -207,3 +207,14 @@ def test_raw_schema_has_event_fields_then_ingestion_columns() -> None:
     assert schema.field("origin").type == pa.struct(
         [pa.field("lat", pa.float64(), False), pa.field("lon", pa.float64(), False)]
     )
+
+
+def test_a_blank_and_a_double_message_cannot_shift_rows() -> None:
+    spec = get_spec("tfd")
+    first, last = (orjson.dumps(e) for e in fake_events(spec, 2, seed=12))
+    double = orjson.dumps(_tfd_event()) + orjson.dumps(_tfd_event())
+    decoded = BatchDecoder(spec).decode([first, b"   ", double, last])
+    assert decoded.indices == [0, 3]
+    assert [i for i, _ in decoded.rejects] == [1, 2]
+    ids = decoded.events.column("transaction_id").to_pylist()
+    assert ids == [orjson.loads(first)["transaction_id"], orjson.loads(last)["transaction_id"]]
