@@ -178,6 +178,21 @@ class Learner:
     def learn_many(self, records: Iterable[Record]) -> list[Step]:
         return [self.learn(r) for r in records]
 
+    def _refresh_model_stats(self) -> None:
+        if self.spec.task == "clustering":
+            model = self.bundle.model
+            self.progress.metrics.set_cluster_counts(model.n_clusters, len(model.micro_clusters))
+
+    def metric_values(self) -> dict[str, Any]:
+        """Every metric, JSON-serialisable, as of the last event learned."""
+        self._refresh_model_stats()
+        return self.progress.metrics.values()
+
+    def metric_scalars(self) -> dict[str, float]:
+        """Finite scalar metrics (MLflow, Prometheus, asset metadata)."""
+        self._refresh_model_stats()
+        return self.progress.metrics.scalars()
+
     def _advance(self, record: Record) -> None:
         if record.offset >= 0:
             self.progress.offsets[record.partition] = record.offset + 1
@@ -212,7 +227,5 @@ class Learner:
         progress.metrics.update_clustering(distances, t)
         if progress.analytics is not None:
             progress.analytics.update(cluster, features.raw(event))
-        # Clustering is up to date after predict_one: reading n_clusters costs nothing here.
-        progress.metrics.set_cluster_counts(model.n_clusters, len(model.micro_clusters))
         model.learn_one(x)
         return cluster, None if distances is None else distances[0]

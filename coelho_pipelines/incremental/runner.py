@@ -265,7 +265,7 @@ class LearnerRun:
 
     def _metrics(self, learner: Learner, recorder: MlflowRecorder, st: _LoopState) -> None:
         progress = learner.progress
-        values = progress.metrics.scalars()
+        values = learner.metric_scalars()
         values["bad_events"] = float(progress.bad_events)
         recorder.add_metrics(progress.events_learned, values)
         st.metrics_at = progress.events_learned
@@ -277,7 +277,7 @@ class LearnerRun:
 
     def _light_payload(self, learner: Learner, state: str) -> dict[str, Any]:
         progress = learner.progress
-        metrics = progress.metrics.values()
+        metrics = learner.metric_values()
         metrics["events_learned"] = progress.events_learned
         metrics["updated_at"] = live_store.now_iso()
         return {
@@ -335,7 +335,7 @@ class LearnerRun:
                 telemetry.LEARNER_ERRORS.labels(self.uc, "kafka").inc()
             if self.hooks.on_snapshot:
                 assert self.learner is not None
-                self.hooks.on_snapshot(info, self.learner.progress.metrics.scalars())
+                self.hooks.on_snapshot(info, self.learner.metric_scalars())
 
     # ------------------------------------------------------------------ captures
 
@@ -467,7 +467,7 @@ class LearnerRun:
             bad_events=learner.progress.bad_events,
             snapshot=self.snapshot,
             mlflow_run_id=st.run_id,
-            metrics=learner.progress.metrics.scalars(),
+            metrics=learner.metric_scalars(),
             seconds=time.monotonic() - st.started,
             learning_seconds=st.learning_seconds,
             capture_blocking_seconds=st.capture_blocking,
