@@ -68,14 +68,20 @@ def fresh_topic(bootstrap: str, label: str) -> str:
     return topic
 
 
-def timed(fn) -> tuple[float, float]:  # noqa: ANN001
-    """(wall seconds, process CPU seconds) of fn()."""
-    wall, cpu = time.perf_counter(), time.process_time()
+@dataclasses.dataclass
+class Timing:
+    wall: float  # seconds
+    cpu: float  # process CPU seconds (all threads, librdkafka's included)
+    main: float  # CPU seconds of the Python thread (what one core must sustain)
+
+
+def timed(fn) -> Timing:  # noqa: ANN001
+    wall, cpu, main = time.perf_counter(), time.process_time(), time.thread_time()
     fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu, time.thread_time() - main)
 
 
-def bench_coelho(spec, bootstrap: str, count: int, seed: int) -> tuple[float, float]:  # noqa: ANN001
+def bench_coelho(spec, bootstrap: str, count: int, seed: int) -> Timing:  # noqa: ANN001
     spec = dataclasses.replace(spec, topic=fresh_topic(bootstrap, spec.key))
     stream = Stream(spec, spec.generator(seed=seed, start=START), rate=0, count=count)
     sink = KafkaSink(KafkaResource(bootstrap_servers=bootstrap).producer_config())
@@ -92,7 +98,7 @@ def serialized(spec, count: int, seed: int) -> list[tuple[bytes, bytes]]:  # noq
     return [(e[key].encode(), orjson.dumps(e)) for e in generator.take(count)]
 
 
-def bench_gen(spec, count: int, seed: int) -> tuple[float, float]:  # noqa: ANN001
+def bench_gen(spec, count: int, seed: int) -> Timing:  # noqa: ANN001
     generator = spec.generator(seed=seed, start=START)
     key, dumps, next_event = spec.key_field, orjson.dumps, generator.__next__
 
@@ -105,7 +111,7 @@ def bench_gen(spec, count: int, seed: int) -> tuple[float, float]:  # noqa: ANN0
     return timed(run)
 
 
-def bench_raw(spec, bootstrap: str, messages: list[tuple[bytes, bytes]]) -> tuple[float, float]:  # noqa: ANN001
+def bench_raw(spec, bootstrap: str, messages: list[tuple[bytes, bytes]]) -> Timing:  # noqa: ANN001
     from confluent_kafka import Producer
 
     topic = fresh_topic(bootstrap, f"raw_{spec.key}")
@@ -141,28 +147,33 @@ def main() -> int:
         print(f"Kafka {bootstrap}; {args.count:,} events per use case\n", flush=True)
         for spec in specs:
             messages = serialized(spec, args.count, args.seed)
-            raw_wall, raw_cpu = bench_raw(spec, bootstrap, messages)
+            raw = bench_raw(spec, bootstrap, messages)
             del messages
-            gen_wall, gen_cpu = bench_gen(spec, args.count, args.seed)
-            ours_wall, ours_cpu = bench_coelho(spec, bootstrap, args.count, args.seed)
-            rows.append((spec.key, args.count, gen_wall, ours_wall, ours_cpu, raw_wall, raw_cpu))
+            gen = bench_gen(spec, args.count, args.seed)
+            ours = bench_coelho(spec, bootstrap, args.count, args.seed)
+            rows.append((spec.key, args.count, gen, ours, raw))
     header = (
-        f"{'use case':8} {'gen+json ev/s':>14} {'coelho ev/s':>12} {'coelho cpu us/ev':>17} "
-        f"{'raw ev/s':>11} {'raw cpu us/ev':>14} {'coelho/raw':>11}  target"
+        f"{'use case':8} {'gen+json':>10} {'coelho':>9} {'raw':>9} {'coelho/raw':>10} "
+        f"{'coelho cpu':>10} {'main thr':>9} {'raw cpu':>8} {'1-core cap':>10}  target"
     )
+    print("events/s (wall clock) and CPU microseconds per event; 1-core capacity =")
+    print("events per CPU-second of the producing Python thread.\n")
     print(header)
     print("-" * len(header))
     ok = True
-    for key, n, gen_wall, ours_wall, ours_cpu, raw_wall, raw_cpu in rows:
-        ours, raw = n / ours_wall, n / raw_wall
-        ok &= ours >= TARGET
+    for key, n, gen, ours, raw in rows:
+        rate, raw_rate, capacity = n / ours.wall, n / raw.wall, n / ours.main
+        ok &= rate >= TARGET
+        verdict = "ok" if rate >= TARGET else "below" + (" (cpu ok)" if capacity >= TARGET else "")
         print(
-            f"{key:8} {n / gen_wall:14,.0f} {ours:12,.0f} {ours_cpu / n * 1e6:17.1f} "
-            f"{raw:11,.0f} {raw_cpu / n * 1e6:14.1f} {ours / raw:11.2f}  "
-            f"{'ok' if ours >= TARGET else 'BELOW'} (>= {TARGET:,}/s)"
+            f"{key:8} {n / gen.wall:10,.0f} {rate:9,.0f} {raw_rate:9,.0f} {rate / raw_rate:10.2f} "
+            f"{ours.cpu / n * 1e6:10.1f} {ours.main / n * 1e6:9.1f} {raw.cpu / n * 1e6:8.1f} "
+            f"{capacity:10,.0f}  {verdict}"
         )
-    load = os.getloadavg()[0]
-    print(f"\nload average during the run: {load:.1f} on {os.cpu_count()} cores")
+    print(
+        f"\ntarget >= {TARGET:,} events/s per use case on one core; load average now "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (others' work shares the CPU)"
+    )
     return 0 if ok else 1
 
 
