@@ -114,7 +114,7 @@ def build_ingestion_sensor(spec: UseCaseSpec, job: Any) -> dg.SensorDefinition:
         in_flight = in_flight_run_id(context.instance, spec)
         if in_flight is not None:
             return dg.SkipReason(f"ingestion run {in_flight} is in flight")
-        end_offsets = kafka.end_offsets(spec.topic, timeout=10.0)
+        end_offsets = kafka.end_offsets(spec.topic, timeout=5.0)
         committed = committed_offsets(lakehouse, spec, sorted(end_offsets))
         decision = decide(spec, end_offsets, committed, context.cursor, None)
         if decision.key is None:

@@ -218,3 +218,13 @@ def test_a_blank_and_a_double_message_cannot_shift_rows() -> None:
     assert [i for i, _ in decoded.rejects] == [1, 2]
     ids = decoded.events.column("transaction_id").to_pylist()
     assert ids == [orjson.loads(first)["transaction_id"], orjson.loads(last)["transaction_id"]]
+
+
+@pytest.mark.parametrize("key", sorted(SPECS))
+def test_generated_events_are_valid(key: str) -> None:
+    spec = SPECS[key]
+    generator = spec.generator(seed=3)
+    values = [orjson.dumps(next(generator)) for _ in range(1_000)]
+    decoded = BatchDecoder(spec).decode(values)
+    assert decoded.rejects == [] and not decoded.fallback
+    assert decoded.events.num_rows == 1_000
