@@ -137,11 +137,10 @@ def check_query(query: str) -> str:
 
 def _check_tables(text: str) -> None:
     """Only `data` and the query's own CTEs may be read: no table functions, paths or URLs."""
-    with duckdb.connect(":memory:", config=_base_config()) as con:
-        try:
-            tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [text]).fetchone()[0])
-        except duckdb.Error as error:
-            raise SqlRejected(f"rejected: {_first_line(error)}") from error
+    try:
+        tree = json.loads(_serialize(text))
+    except duckdb.Error as error:
+        raise SqlRejected(f"rejected: {_first_line(error)}") from error
     if tree.get("error"):
         message = tree.get("error_message") or "the statement cannot be analysed"
         raise SqlRejected(f"rejected: {message}")
@@ -155,6 +154,22 @@ def _check_tables(text: str) -> None:
             )
         if kind == "BASE_TABLE":
             _check_base_table(ref, ctes)
+
+
+_PARSER: duckdb.DuckDBPyConnection | None = None
+_PARSER_LOCK = threading.Lock()
+
+
+def _serialize(text: str) -> str:
+    """DuckDB's syntax tree of `text` as JSON, from one shared connection that reads nothing
+    (opening a connection per query costs more than the analysis)."""
+    global _PARSER
+    with _PARSER_LOCK:
+        if _PARSER is None:
+            _PARSER = duckdb.connect(":memory:", config=_base_config())
+            _PARSER.execute("SET enable_external_access = false")
+            _PARSER.execute("SET lock_configuration = true")
+        return _PARSER.execute("SELECT json_serialize_sql(?)", [text]).fetchone()[0]
 
 
 def _check_base_table(ref: dict[str, Any], ctes: set[str]) -> None:
