@@ -35,6 +35,8 @@ JVM_OPTS = [
     "-XX:+ExitOnOutOfMemoryError",
     "-Djava.awt.headless=true",
     "-Dlog4j2.formatMsgNoLookups=true",
+    # Keep logging through the broker's own shutdown hook (log4j would stop first).
+    "-Dlog4j2.shutdownHookEnabled=false",
 ]
 _COMPLETE = ".complete"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -196,12 +197,18 @@ class Platform:
                 except PlatformError as error:
                     failed.add(name)
                     failures.append(f"{name}: {error}")
-            for name, spawned_at in launched.items():
-                try:
-                    self._await(ctx, name, spawned_at, report)
-                except PlatformError as error:
-                    failed.add(name)
-                    failures.append(f"{name}: {error}")
+            # Health checks of one wave run side by side (they mostly wait).
+            with ThreadPoolExecutor(max_workers=max(1, len(launched))) as pool:
+                waits = {
+                    name: pool.submit(self._await, ctx, name, spawned_at, report)
+                    for name, spawned_at in launched.items()
+                }
+                for name, future in waits.items():
+                    try:
+                        future.result()
+                    except PlatformError as error:
+                        failed.add(name)
+                        failures.append(f"{name}: {error}")
         return failures
 
     def start(self, name: str, report: Reporter = lambda _line: None) -> ProcessRecord:

@@ -102,9 +102,11 @@ def test_up_status_down_up_keeps_data(platform_user: dict[str, str]) -> None:
 
     down = coelho(env, "down")
     assert down.returncode == 0, down.stderr
+    after = status(env)
     for name, pid in pids.items():
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", name
-        assert status(env)[name]["state"] == "stopped"
+        assert after[name]["state"] == "stopped"
+        assert after[name]["pid"] is None
 
     # Up again: the data is still there.
     third = coelho(env, "up", "--services", "kafka,redis")
