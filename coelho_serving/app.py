@@ -15,7 +15,7 @@ from coelho_pipelines.use_cases import all_specs
 from coelho_serving import errors
 from coelho_serving.config import ServingConfig
 from coelho_serving.observability import MetricsMiddleware, metrics_response
-from coelho_serving.routers import PREFIX, use_case_router
+from coelho_serving.routers import PREFIX, use_case_routers
 from coelho_serving.security import add_cors, require_api_key
 from coelho_serving.services import Services
 
@@ -43,7 +43,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     errors.install(app, [spec.key for spec in specs])
     _system_routes(app, specs)
     for spec in specs:
-        app.include_router(use_case_router(spec))
+        for router in use_case_routers(spec):
+            app.include_router(router)
     app.add_middleware(MetricsMiddleware)
     add_cors(app, config.cors_origins)
     return app

@@ -35,6 +35,8 @@ class ServingConfig:
     - `required`: `COELHO_HEALTH_REQUIRED`, the dependencies whose outage makes /health 503.
     - `live_check_seconds` / `mlflow_check_seconds`: how long a cached model is trusted before
       its version (Redis counter, MLflow snapshot, champion alias) is checked again.
+    - `redis_retry_seconds`: after a Redis failure, predictions skip Redis (and use the
+      snapshot) for this long instead of waiting on connection timeouts.
     """
 
     settings: Settings
@@ -42,6 +44,7 @@ class ServingConfig:
     required: tuple[str, ...] = DEFAULT_REQUIRED
     live_check_seconds: float = 0.5
     mlflow_check_seconds: float = 10.0
+    redis_retry_seconds: float = 1.0
     dependency_timeout_seconds: float = 2.0
 
     @classmethod
@@ -59,6 +62,7 @@ class ServingConfig:
             required=required,
             live_check_seconds=_seconds("COELHO_LIVE_CHECK_SECONDS", 0.5),
             mlflow_check_seconds=_seconds("COELHO_MLFLOW_CHECK_SECONDS", 10.0),
+            redis_retry_seconds=_seconds("COELHO_REDIS_RETRY_SECONDS", 1.0),
             dependency_timeout_seconds=_seconds("COELHO_DEPENDENCY_TIMEOUT_SECONDS", 2.0),
         )
 

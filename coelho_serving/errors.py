@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,12 +22,20 @@ AREAS = ("incremental", "batch", "sql")
 log = logging.getLogger(__name__)
 
 
-def not_found_detail(path: str, keys: list[str]) -> str:
-    """The message of a 404: an unknown use case lists the valid ones."""
+def not_found_detail(
+    path: str, keys: list[str], exists: Callable[[str], bool] = lambda _path: False
+) -> str:
+    """The message of a 404: an unknown use case lists the valid ones; an endpoint that only
+    some use cases have (e.g. /report) names them. `exists(path)` says whether a route matches."""
     parts = path.removeprefix(PREFIX).strip("/").split("/")
     if path.startswith(PREFIX + "/") and parts[0] in AREAS:
         if len(parts) > 1 and parts[1] not in keys:
             return f"unknown use case {parts[1]!r}; valid: {', '.join(keys)}"
+        if len(parts) > 2:
+            rest = "/".join(parts[2:])
+            others = [k for k in keys if exists(f"{PREFIX}/{parts[0]}/{k}/{rest}")]
+            if others:
+                return f"/{parts[0]}/<uc>/{rest} is only for: {', '.join(others)}"
         if len(parts) > 1:
             return f"no such endpoint {path!r} for use case {parts[1]!r}; see /docs"
     if path.startswith(PREFIX + "/") and parts[0] not in AREAS:
@@ -43,6 +52,25 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(f"{_field_path(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors)
 
 
+def iter_routes(routes: list[Any]) -> list[Any]:
+    """Every leaf route, descending into included routers."""
+    leaves = []
+    for route in routes:
+        nested = getattr(getattr(route, "original_router", None), "routes", None)
+        leaves.extend(iter_routes(nested) if nested is not None else [route])
+    return leaves
+
+
+def _matcher(app: FastAPI) -> Callable[[str], bool]:
+    def exists(path: str) -> bool:
+        return any(
+            getattr(route, "path_regex", None) is not None and route.path_regex.match(path)
+            for route in iter_routes(app.routes)
+        )
+
+    return exists
+
+
 def install(app: FastAPI, use_case_keys: list[str]) -> None:
     """Register the handlers on `app`."""
 
@@ -50,7 +78,7 @@ def install(app: FastAPI, use_case_keys: list[str]) -> None:
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         detail = error.detail
         if error.status_code == 404 and detail == "Not Found":
-            detail = not_found_detail(request.url.path, use_case_keys)
+            detail = not_found_detail(request.url.path, use_case_keys, _matcher(app))
         return JSONResponse(
             {"detail": detail}, status_code=error.status_code, headers=error.headers
         )

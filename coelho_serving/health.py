@@ -35,6 +35,7 @@ def check_kafka(config: ServingConfig) -> str:
         {
             "bootstrap.servers": config.settings.kafka_bootstrap_servers,
             "socket.timeout.ms": int(config.dependency_timeout_seconds * 1000),
+            "log_level": 0,
         }
     )
     metadata = admin.list_topics(timeout=config.dependency_timeout_seconds)

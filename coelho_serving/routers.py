@@ -40,11 +40,22 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": descriptions[code]} for code in codes}
 
 
+def _area_router(path: str, tag: str) -> APIRouter:
+    """A router with the full path prefix, behind the optional API key. Routers are included
+    into the app directly (not nested), so every route knows its full path template."""
+    return APIRouter(
+        prefix=PREFIX + path,
+        tags=[tag],
+        responses=_errors(401, 503),
+        dependencies=[Depends(require_api_key)],
+    )
+
+
 def incremental_router(spec: UseCaseSpec) -> APIRouter:
     """`/incremental/<uc>/...`: the River learner's live model, status and metrics."""
     uc = spec.key
     tag = f"incremental {uc}"
-    router = APIRouter(prefix=f"/incremental/{uc}", tags=[tag], responses=_errors(401, 503))
+    router = _area_router(f"/incremental/{uc}", tag)
     request_model = schemas.request_model(spec)
     response_model = schemas.response_model(spec)
 
@@ -104,7 +115,7 @@ def _cluster_routes(router: APIRouter, spec: UseCaseSpec, area: Any) -> None:
 def batch_router(spec: UseCaseSpec) -> APIRouter:
     """`/batch/<uc>/...`: registered batch models, their runs, metrics and plots."""
     uc = spec.key
-    router = APIRouter(prefix=f"/batch/{uc}", tags=[f"batch {uc}"], responses=_errors(401, 503))
+    router = _area_router(f"/batch/{uc}", f"batch {uc}")
     request_model = schemas.request_model(spec)
     response_model = schemas.response_model(spec)
 
@@ -167,7 +178,7 @@ def batch_router(spec: UseCaseSpec) -> APIRouter:
 def sql_router(spec: UseCaseSpec) -> APIRouter:
     """`/sql/<uc>/...`: read-only SQL over the use case's raw Delta table (`data`)."""
     uc = spec.key
-    router = APIRouter(prefix=f"/sql/{uc}", tags=[f"sql {uc}"], responses=_errors(401, 503))
+    router = _area_router(f"/sql/{uc}", f"sql {uc}")
 
     @router.post(
         "/query",
@@ -190,9 +201,6 @@ def sql_router(spec: UseCaseSpec) -> APIRouter:
     return router
 
 
-def use_case_router(spec: UseCaseSpec) -> APIRouter:
-    """Every API route of one use case, under `/api/v1`, behind the optional API key."""
-    router = APIRouter(prefix=PREFIX, dependencies=[Depends(require_api_key)])
-    for build in (incremental_router, batch_router, sql_router):
-        router.include_router(build(spec))
-    return router
+def use_case_routers(spec: UseCaseSpec) -> list[APIRouter]:
+    """Every API router of one use case: incremental, batch and sql."""
+    return [build(spec) for build in (incremental_router, batch_router, sql_router)]

@@ -148,9 +148,11 @@ class SqlResult(BaseModel):
     rows: list[list[Any]]
     row_count: int
     execution_time_ms: float
+    truncated: bool = Field(False, description="more rows matched than `limit`")
 
 
 class SqlSchema(BaseModel):
+    table: str
     columns: list[str]
     types: list[str]
     row_count: int

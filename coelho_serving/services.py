@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 import time
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import HTTPException
@@ -128,7 +128,7 @@ class Services:
         return time.monotonic() < self._redis_down_until
 
     def mark_redis_down(self) -> None:
-        self._redis_down_until = time.monotonic() + max(1.0, self.config.live_check_seconds)
+        self._redis_down_until = time.monotonic() + self.config.redis_retry_seconds
 
     async def mlflow_call(self, func: Callable[..., T], *args: Any) -> T:
         """A blocking MLflow call in a thread; an unreachable server becomes 503."""
@@ -207,33 +207,54 @@ class IncrementalService:
         if services.redis_suspect():
             return None
         client = services.redis()
+
+        def load(_version: int) -> Any:
+            loaded = live_store.load_live_model(client, spec.key)
+            if loaded is None:
+                raise LookupError("the live model disappeared from Redis")
+            return loaded[1]
+
         try:
             return await services.cache.get(
                 (spec.key, "live"),
                 use_case=spec.key,
                 source="live",
                 max_age=services.config.live_check_seconds,
-                probe=lambda: live_store.model_version(client, spec),
-                load=lambda _version: live_store.load_model(client, spec),
+                probe=lambda: live_store.live_model_version(client, spec.key),
+                load=load,
             )
         except _redis_errors() as error:
             services.mark_redis_down()
             log.warning("Redis unavailable, falling back to the MLflow snapshot: %s", error)
         except SignatureError as error:
             log.error("refusing the live %s model from Redis: %s", spec.key, error)
+        except LookupError as error:
+            log.warning("%s: %s", spec.key, error)
         return None
 
     async def _snapshot(self, spec: UseCaseSpec) -> CachedModel | None:
         from coelho_pipelines.incremental import snapshot
 
-        uri = self.services.tracking_uri
+        store = snapshot.SnapshotStore(self.services.tracking_uri, spec)
+
+        def probe() -> str | None:
+            run = store.find_run()
+            info = None if run is None else store.snapshot_info(run)
+            return None if info is None else f"{run.info.run_id}@{info.events_learned}"
+
+        def load(_version: str) -> Any:
+            loaded = store.load_latest(bundle_only=True)
+            if loaded is None:
+                raise snapshot.SnapshotError("the snapshot disappeared from MLflow")
+            return loaded.bundle
+
         return await self.services.cache.get(
             (spec.key, "snapshot"),
             use_case=spec.key,
             source="snapshot",
             max_age=self.services.config.mlflow_check_seconds,
-            probe=lambda: snapshot.latest_snapshot_id(uri, spec),
-            load=lambda snapshot_id: snapshot.load_snapshot_model(uri, spec, snapshot_id),
+            probe=probe,
+            load=load,
         )
 
     async def model(self, spec: UseCaseSpec) -> tuple[CachedModel, schemas.ModelSource]:
@@ -265,7 +286,7 @@ class IncrementalService:
 
     # -- learner state ------------------------------------------------------------------
     async def _state(self, reader: Callable[..., T], spec: UseCaseSpec, what: str) -> T:
-        value = await self.services.redis_call(reader, spec)
+        value = await self.services.redis_call(reader, spec.key)
         if value is None:
             raise HTTPException(404, f"no {what} for {spec.key} yet: the learner has not run")
         return value
@@ -273,8 +294,18 @@ class IncrementalService:
     async def status(self, spec: UseCaseSpec) -> dict[str, Any]:
         from coelho_pipelines.incremental import live_store
 
-        status = await self._state(live_store.read_status, spec, "learner status")
-        return {"use_case": spec.key, **status}
+        raw = await self._state(live_store.read_status, spec, "learner status")
+        status: dict[str, Any] = {
+            "use_case": spec.key,
+            "status": raw.get("state"),
+            "run_id": raw.get("mlflow_run_id"),
+            "events_learned": _int(raw.get("events_learned")),
+            "last_update": raw.get("last_update"),
+        }
+        for name, value in raw.items():
+            if name not in ("state", "mlflow_run_id", "events_learned", "last_update"):
+                status[name] = _int(value)
+        return status
 
     async def _metrics(self, spec: UseCaseSpec) -> dict[str, Any]:
         from coelho_pipelines.incremental import live_store
@@ -323,10 +354,14 @@ class IncrementalService:
     async def sample(self, spec: UseCaseSpec) -> dict[str, Any]:
         from coelho_pipelines.incremental import live_store
 
-        events = await self._state(live_store.read_recent_events, spec, "recent events")
-        if not events:
-            raise HTTPException(404, f"no recent events for {spec.key} yet")
-        return random.choice(list(events))
+        return await self._state(live_store.random_sample, spec, "recent events")
+
+
+def _int(value: str | None) -> int | str | None:
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        return value
 
 
 def _scalar_names(values: dict[str, Any]) -> list[str]:
@@ -402,12 +437,7 @@ class BatchService:
         services = self.services
         uri = services.tracking_uri
         if run_id is None:
-
-            def probe() -> str | None:
-                version = registry.champion_version(registry.client(uri), spec)
-                return None if version is None else str(version.version)
-
-            entry = await self._cached_champion(spec, probe)
+            entry = await self._cached_champion(spec, self._champion_probe(spec))
             if entry is None:
                 raise HTTPException(503, f"{NO_MODEL} for {spec.key} (no champion registered)")
             return entry, "champion"
@@ -542,22 +572,76 @@ class BatchService:
         return self._pngs[key]
 
     async def clusters(self, spec: UseCaseSpec, feature: str | None = None) -> dict[str, Any]:
-        from coelho_pipelines.batch import registry
-
+        """Samples per cluster of the champion over its training set (and value counts)."""
         if feature is not None:
             _spec_feature(spec, feature)
-        runs = await self.services.mlflow_call(
-            registry.list_runs_best_first, self.services.tracking_uri, spec
-        )
-        champion = next((run for run in runs if run.get("champion")), None)
-        if champion is None:
+        entry = await self._cached_champion(spec, self._champion_probe(spec))
+        if entry is None:
             raise HTTPException(503, f"{NO_MODEL} for {spec.key} (no champion registered)")
-        analytics = await self.services.mlflow_call(
-            registry.cluster_analytics, self.services.tracking_uri, champion["run_id"]
+        key = (spec.key, "batch", "clusters", entry.version)
+        analytics = await self.services.cache.get_immutable(
+            key,
+            use_case=spec.key,
+            source="clusters",
+            load=lambda: self._cluster_analytics(spec, entry),
         )
-        if analytics is None:
-            raise HTTPException(404, f"the champion run of {spec.key} has no cluster analytics")
-        return {"run_id": champion["run_id"], **_cluster_body(spec, analytics, feature)}
+        return {
+            "model_version": str(entry.version),
+            **_cluster_body(spec, analytics.model, feature),
+        }
+
+    def _champion_probe(self, spec: UseCaseSpec) -> Callable[[], str | None]:
+        from coelho_pipelines.batch import registry
+
+        uri = self.services.tracking_uri
+
+        def probe() -> str | None:
+            version = registry.champion_version(registry.client(uri), spec)
+            return None if version is None else str(version.version)
+
+        return probe
+
+    def _cluster_analytics(self, spec: UseCaseSpec, entry: CachedModel) -> dict[str, Any]:
+        """Cluster counts of the champion's predictions over the training set it was fit on."""
+        import pandas as pd
+
+        from coelho_pipelines.batch import registry, training_set
+
+        client = registry.client(self.services.tracking_uri)
+        version = client.get_model_version(spec.registered_model, str(entry.version))
+        params = client.get_run(version.run_id).data.params
+        uri = params.get("training_set_uri")
+        if not uri:
+            raise HTTPException(404, f"the champion run of {spec.key} names no training set")
+        splits = training_set.read_splits(
+            uri, int(params["training_set_version"]), storage_options()
+        )
+        frame = pd.concat(list(splits.values()), ignore_index=True)
+        clusters = entry.model.predict_frame(frame)["prediction"].astype(int)
+        analytics: dict[str, Any] = {
+            "samples_per_cluster": {
+                str(c): int(n) for c, n in sorted(clusters.value_counts().items())
+            },
+            "features": {},
+        }
+        for name in spec.categorical_features:
+            values = frame[name].astype(object).where(frame[name].notna(), "null").astype(str)
+            counts = pd.crosstab(clusters, values)
+            analytics["features"][name] = {
+                str(c): {
+                    str(v): int(n) for v, n in row[row > 0].sort_values(ascending=False).items()
+                }
+                for c, row in counts.iterrows()
+            }
+        return analytics
+
+
+@dataclass(frozen=True)
+class Lakehouse:
+    """The lakehouse root and its object-store options (what `sql_engine` reads)."""
+
+    uri: str
+    storage_options: dict[str, str]
 
 
 class SqlService:
@@ -566,24 +650,37 @@ class SqlService:
     def __init__(self, services: Services) -> None:
         self.services = services
 
+    def _lakehouse(self) -> Lakehouse:
+        return Lakehouse(self.services.config.settings.lakehouse_uri, storage_options())
+
     async def query(self, spec: UseCaseSpec, query: str, limit: int) -> dict[str, Any]:
         from coelho_pipelines import sql_engine
 
-        settings = self.services.config.settings
         started = time.perf_counter()
         try:
             result = await asyncio.to_thread(
-                sql_engine.run_query, spec, query, limit, settings.lakehouse_uri
+                sql_engine.run_query, self._lakehouse(), spec, query, limit
             )
         except sql_engine.SqlRejected as error:
             telemetry.API_SQL_ERRORS.labels(spec.key).inc()
             raise HTTPException(400, str(error)) from error
+        except sql_engine.TableNotFound as error:
+            telemetry.API_SQL_ERRORS.labels(spec.key).inc()
+            raise HTTPException(404, f"{spec.key}: {error}") from error
         finally:
             telemetry.API_SQL_DURATION.labels(spec.key).observe(time.perf_counter() - started)
-        return result
+        return result.to_dict()
 
     async def schema(self, spec: UseCaseSpec) -> dict[str, Any]:
         from coelho_pipelines import sql_engine
 
-        settings = self.services.config.settings
-        return await asyncio.to_thread(sql_engine.table_schema, spec, settings.lakehouse_uri)
+        try:
+            schema = await asyncio.to_thread(sql_engine.table_schema, self._lakehouse(), spec)
+        except sql_engine.TableNotFound as error:
+            raise HTTPException(404, f"{spec.key}: {error}") from error
+        return {
+            "table": schema.table,
+            "columns": [column["name"] for column in schema.columns],
+            "types": [column["type"] for column in schema.columns],
+            "row_count": schema.row_count,
+        }

@@ -1,0 +1,251 @@
+"""Pure-logic tests of the serving layer: cache, typed requests, errors, security, config.
+
+No services: the model cache is driven with fake probe/load functions (named as such).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from coelho_pipelines.settings import Settings
+from coelho_pipelines.use_cases import all_specs, get_spec
+from coelho_serving import schemas
+from coelho_serving.app import create_app
+from coelho_serving.cache import ModelCache
+from coelho_serving.config import ServingConfig
+from coelho_serving.errors import not_found_detail, validation_message
+
+
+class FakeSource:
+    """A fake model source: a version counter and a slow loader that counts its calls."""
+
+    def __init__(self, version: int | None = 1, load_seconds: float = 0.0) -> None:
+        self.version = version
+        self.load_seconds = load_seconds
+        self.probes = 0
+        self.loads = 0
+        self.threads: set[str] = set()
+
+    def probe(self) -> int | None:
+        self.probes += 1
+        return self.version
+
+    def load(self, version: int) -> str:
+        self.loads += 1
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.load_seconds)
+        return f"model-v{version}"
+
+
+def _get(cache: ModelCache, source: FakeSource, max_age: float = 0.0):
+    return cache.get(
+        "k", use_case="tfd", source="live", max_age=max_age, probe=source.probe, load=source.load
+    )
+
+
+def test_concurrent_requests_share_one_load_off_the_event_loop() -> None:
+    cache, source = ModelCache(), FakeSource(load_seconds=0.2)
+    ticks = 0
+
+    async def ticker(stop: asyncio.Event) -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> list:
+        stop = asyncio.Event()
+        task = asyncio.create_task(ticker(stop))
+        entries = await asyncio.gather(*(_get(cache, source) for _ in range(10)))
+        stop.set()
+        await task
+        return entries
+
+    entries = asyncio.run(scenario())
+    assert source.loads == 1
+    assert {entry.model for entry in entries} == {"model-v1"}
+    assert ticks > 3, "the event loop was blocked while the model loaded"
+    assert threading.main_thread().name not in source.threads
+
+
+def test_reload_only_when_the_version_changes() -> None:
+    cache, source = ModelCache(), FakeSource()
+
+    async def scenario() -> list[str]:
+        models = [(await _get(cache, source)).model for _ in range(3)]
+        source.version = 2
+        models.append((await _get(cache, source)).model)
+        models.append((await _get(cache, source)).model)
+        return models
+
+    assert asyncio.run(scenario()) == ["model-v1"] * 3 + ["model-v2"] * 2
+    assert source.loads == 2
+    assert source.probes == 5
+
+
+def test_fresh_entries_are_not_probed_and_missing_models_are_none() -> None:
+    cache, source = ModelCache(), FakeSource()
+
+    async def scenario() -> None:
+        await _get(cache, source, max_age=3600)
+        await _get(cache, source, max_age=3600)
+        assert source.probes == 1
+        source.version = None
+        assert await _get(cache, source) is None
+        assert cache.peek("k") is None
+
+    asyncio.run(scenario())
+
+
+def test_cache_is_bounded() -> None:
+    cache = ModelCache(max_entries=2)
+
+    async def scenario() -> None:
+        for key in ("a", "b", "c"):
+            await cache.get_immutable(key, use_case="tfd", source="run", load=lambda key=key: key)
+
+    asyncio.run(scenario())
+    assert cache.peek("a") is None and cache.peek("c") is not None
+
+
+def test_request_fields_are_what_the_features_read() -> None:
+    tfd = {f.name for f in schemas.request_fields(get_spec("tfd"))}
+    assert {"amount", "device_info", "timestamp", "cvv_provided"} <= tfd
+    assert not tfd & {"transaction_id", "user_id", "is_fraud", "location", "ip_address"}
+    eta = {f.name for f in schemas.request_fields(get_spec("eta"))}
+    assert {"origin", "destination", "weather", "hour_of_day"} <= eta
+    assert "simulated_actual_travel_time_seconds" not in eta
+    ecci = {f.name for f in schemas.request_fields(get_spec("ecci"))}
+    assert {"price", "device_info", "referrer_url", "timestamp"} <= ecci
+    assert not ecci & {"customer_id", "search_query", "location"}
+
+
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
+def test_a_generated_event_is_a_valid_request(spec) -> None:
+    try:
+        event = next(iter(spec.generator(seed=3)))
+    except ImportError:
+        pytest.fail(f"{spec.key} generator is missing")
+    request = schemas.request_model(spec).model_validate(event)
+    features = spec.extract_features(request.event())
+    assert features == spec.extract_features(event)
+
+
+def test_bad_requests_name_the_field() -> None:
+    model = schemas.request_model(get_spec("tfd"))
+    example = schemas.example_request(get_spec("tfd"))
+    with pytest.raises(ValidationError) as error:
+        model.model_validate({**example, "amount": -5, "currency": "XXX"})
+    message = validation_message(error.value.errors())
+    assert "amount" in message and "currency" in message
+
+
+def test_timestamps_are_normalised_to_utc() -> None:
+    model = schemas.request_model(get_spec("tfd"))
+    example = schemas.example_request(get_spec("tfd"))
+    request = model.model_validate({**example, "timestamp": "2024-05-01T10:30:00+02:00"})
+    assert request.event()["timestamp"].hour == 8
+    assert get_spec("tfd").extract_features(request.event())["hour_of_day"] == 8
+
+
+def test_prediction_bodies_per_task() -> None:
+    tfd = schemas.prediction_body(get_spec("tfd"), 0.7, "mlflow", 3)
+    assert tfd == {
+        "fraud_probability": 0.7, "prediction": 1, "model_source": "mlflow", "model_version": "3"
+    }  # fmt: skip
+    eta = schemas.prediction_body(get_spec("eta"), 321.5, "live", 1)
+    assert eta["estimated_travel_time_seconds"] == 321.5
+    assert schemas.prediction_body(get_spec("ecci"), 2, "live", 1)["cluster"] == 2
+    for spec in all_specs():
+        schemas.response_model(spec).model_validate(schemas.prediction_body(spec, 0.5, "live", 1))
+
+
+def test_not_found_messages() -> None:
+    keys = ["ecci", "eta", "tfd"]
+    assert "valid: ecci, eta, tfd" in not_found_detail("/api/v1/batch/nope/runs", keys)
+    assert "unknown API area" in not_found_detail("/api/v1/nope/tfd", keys)
+    assert "see /docs" in not_found_detail("/api/v1/batch/tfd/nope", keys)
+    client = TestClient(create_app(_config()))
+    assert client.get("/api/v1/incremental/eta/report").json()["detail"] == (
+        "/incremental/<uc>/report is only for: tfd"
+    )
+    response = client.get("/api/v1/sql/nope/schema")
+    assert response.status_code == 404 and "valid: ecci, eta, tfd" in response.json()["detail"]
+
+
+def _config(**overrides) -> ServingConfig:
+    settings = Settings(
+        home=None,  # type: ignore[arg-type]
+        lakehouse_uri="/nonexistent",
+        kafka_bootstrap_servers="127.0.0.1:1",
+        redis_url="redis://127.0.0.1:1/0",
+        mlflow_tracking_uri="http://127.0.0.1:1",
+        api_key=overrides.pop("api_key", None),
+    )
+    return ServingConfig(settings=settings, dependency_timeout_seconds=0.5, **overrides)
+
+
+def test_api_key_guards_everything_but_health_metrics_and_docs() -> None:
+    client = TestClient(create_app(_config(api_key="s3cret")))
+    assert client.get("/").status_code == 401
+    assert "missing X-API-Key" in client.get("/api/v1/batch/tfd/runs").json()["detail"]
+    assert client.get("/", headers={"X-API-Key": "wrong"}).status_code == 401
+    assert client.get("/", headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/docs").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/health").status_code in (200, 503)
+
+
+def test_cors_explicit_origins_with_credentials_wildcard_without() -> None:
+    preflight = {"Origin": "http://ui.example", "Access-Control-Request-Method": "POST"}
+    explicit = TestClient(create_app(_config(cors_origins=("http://ui.example",))))
+    response = explicit.options("/api/v1/tfd", headers=preflight)
+    assert response.headers["access-control-allow-origin"] == "http://ui.example"
+    assert response.headers["access-control-allow-credentials"] == "true"
+    other = explicit.options("/", headers={**preflight, "Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+    wildcard = TestClient(create_app(_config(cors_origins=("*",))))
+    response = wildcard.options("/", headers=preflight)
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in response.headers
+
+
+def test_config_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COELHO_CORS_ORIGINS", " http://a , http://b ,")
+    monkeypatch.setenv("COELHO_HEALTH_REQUIRED", "redis,mlflow")
+    config = ServingConfig.from_env()
+    assert config.cors_origins == ("http://a", "http://b")
+    assert config.required == ("redis", "mlflow")
+    monkeypatch.setenv("COELHO_HEALTH_REQUIRED", "redis,postgres")
+    with pytest.raises(ValueError, match="postgres"):
+        ServingConfig.from_env()
+
+
+def test_health_reports_every_dependency_and_503_when_a_required_one_is_down() -> None:
+    client = TestClient(create_app(_config()))
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert set(body["dependencies"]) == {"kafka", "redis", "mlflow", "lakehouse"}
+    assert body["dependencies"]["redis"]["ok"] is False
+    assert "snapshot" in body["dependencies"]["redis"]["impact"]
+
+
+def test_serving_imports_no_dagster() -> None:
+    code = (
+        "import sys; from coelho_serving.app import create_app; create_app(); "
+        "import coelho_pipelines.commands.serve; "
+        "bad = [m for m in sys.modules if m.split('.')[0] == 'dagster']; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
