@@ -113,8 +113,8 @@ def ingest(
     """
     log = log or (lambda _message: None)
     started = time.perf_counter()
-    sink = DeltaSink(spec, lakehouse.uri, lakehouse.storage_options)
     end_offsets = kafka.end_offsets(spec.topic)
+    sink = DeltaSink(spec, lakehouse.uri, lakehouse.storage_options)
     partitions = sorted(end_offsets)
     committed = sink.committed(partitions)
     if ranges is None:
