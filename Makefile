@@ -37,7 +37,7 @@ system-deps:
 	@scripts/install-system-deps.sh
 
 kafka-jars: install system-deps
-	$(PY) -m coelho_pipelines.platform.kafka
+	$(PY) -m coelho_pipelines.platform
 
 up: install system-deps kafka-jars
 	$(COELHO) up $(if $(SERVICES),--services $(SERVICES))

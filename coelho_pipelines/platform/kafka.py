@@ -1,6 +1,6 @@
 """Apache Kafka in KRaft mode: Maven-resolved broker jars, one combined broker/controller.
 
-`python -m coelho_pipelines.platform.kafka` resolves the jars (what `make up` does first).
+`python -m coelho_pipelines.platform` resolves the jars (what `make up` does first).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -306,21 +305,3 @@ SERVICE = ServiceDef(
     start_timeout=120.0,
     stop_timeout=30.0,
 )
-
-
-def main() -> int:
-    """Resolve the broker jars into `COELHO_KAFKA_LIB` or `$COELHO_HOME/lib/kafka`."""
-    from coelho_pipelines.settings import coelho_home
-
-    lib = default_lib_dir(coelho_home())
-    try:
-        resolve_jars(lib)
-    except PlatformError as error:
-        print(f"coelho: {error}", file=sys.stderr)
-        return 1
-    print(f"Kafka broker jars: {lib}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
