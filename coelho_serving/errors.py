@@ -43,13 +43,19 @@ def not_found_detail(
     return f"not found: {path!r}; see / for links and /docs for the API"
 
 
-def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    return ".".join(str(part) for part in loc if part != "body") or "body"
+def _field_path(error: dict[str, Any]) -> str:
+    """`amount`, `device_info.os`, `query.run_id`; `body` for a body that is not an object."""
+    loc = list(error.get("loc", ()))
+    if error.get("type") == "json_invalid" or not loc:
+        return "body"
+    if loc[0] == "body":
+        loc = loc[1:] or ["body"]
+    return ".".join(str(part) for part in loc)
 
 
 def validation_message(errors: list[dict[str, Any]]) -> str:
     """`amount: Input should be less than or equal to 1000000; currency: ...`."""
-    return "; ".join(f"{_field_path(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors)
+    return "; ".join(f"{_field_path(e)}: {e.get('msg', 'invalid')}" for e in errors)
 
 
 def iter_routes(routes: list[Any]) -> list[Any]:

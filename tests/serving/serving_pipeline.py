@@ -123,3 +123,22 @@ def learn(stack: Any, spec: Any, events: int) -> str:
     assert summary.events_learned >= events, summary
     assert summary.snapshot is not None, summary
     return summary.mlflow_run_id
+
+
+def train_extra_run(stack: Any, spec: Any, iterations: int) -> str:
+    """Another batch run on the same training set (logged and evaluated, not registered)."""
+    from coelho_pipelines.batch import training_set as ts
+    from coelho_pipelines.batch.evaluation import evaluate
+    from coelho_pipelines.batch.training import train_and_log
+    from coelho_pipelines.resources import LakehouseResource, MlflowResource
+
+    lakehouse = LakehouseResource(uri=stack.lakehouse)
+    mlflow = MlflowResource(tracking_uri=stack.mlflow_uri)
+    uri = lakehouse.table_uri(ts.training_set_table_name(spec))
+    splits = ts.read_splits(uri, None, {}, spec.time_field)
+    params = {**BATCH_RUN_CONFIG["batch_model"], "iterations": iterations}
+    logged = train_and_log(spec, splits, params, mlflow, None, 0, uri)
+    client = mlflow.client()
+    for name, value in evaluate(logged.model, splits["test"], spec.label_field).items():
+        client.log_metric(logged.run_id, name, value)
+    return logged.run_id
