@@ -122,6 +122,7 @@ class LearnerRun:
         self.learner: Learner | None = None
         self.snapshot: SnapshotInfo | None = None
         self.mlflow_run_id: str | None = None
+        self.publisher: RedisPublisher | None = None
 
     def _say(self, message: str) -> None:
         log.info(message)
@@ -153,6 +154,7 @@ class LearnerRun:
         self.mlflow_run_id = run_id
         resumed_from = learner.events_learned
         publisher = RedisPublisher(self.spec, self.endpoints.redis_url, s.redis_namespace, learner)
+        self.publisher = publisher
         recorder = MlflowRecorder(self.spec, store, run_id, 0 if info is None else 1 - info.slot)
         capturer = Capturer(s.capture_mode)
         reader = TopicReader(

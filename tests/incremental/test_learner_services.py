@@ -1,0 +1,282 @@
+"""The learner against real Kafka, Redis and MLflow: order, resume, outages, drift.
+
+Every test has its own topic, consumer group, MLflow experiment and Redis namespace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import redis
+from incremental_helpers import endpoints, generate, make_topic, produce, produce_events, settings
+
+from coelho_pipelines import telemetry
+from coelho_pipelines.incremental import live_store
+from coelho_pipelines.incremental.features import FeaturePipeline
+from coelho_pipelines.incremental.runner import LearnerRun, RunHooks
+from coelho_pipelines.incremental.sensor import build_drift_sensor
+from coelho_pipelines.incremental.snapshot import SnapshotStore
+from coelho_pipelines.resources import RedisResource
+from coelho_pipelines.use_cases import get_spec
+
+pytestmark = pytest.mark.services
+TFD, ETA, ECCI = get_spec("tfd"), get_spec("eta"), get_spec("ecci")
+CHILD = Path(__file__).with_name("learner_child.py")
+
+
+def _counter(metric, *labels: str) -> float:  # noqa: ANN001
+    return metric.labels(*labels)._value.get()
+
+
+def _committed(bootstrap: str, group: str, topic: str, partitions: int = 3) -> dict[int, int]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
+        return {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=10)}
+    finally:
+        consumer.close()
+
+
+def test_learns_every_partition_prequentially_like_river_and_skips_bad_events(
+    kafka_service, redis_up, mlflow_service
+) -> None:  # noqa: ANN001
+    from river import evaluate
+    from river.metrics.base import Metrics
+
+    bootstrap = kafka_service.bootstrap_servers
+    topic = make_topic(bootstrap)
+    events = generate(TFD, 400, seed=21, fraud_rate=0.1)
+    produce_events(bootstrap, topic, TFD, events[:200])
+    bad = [b"{broken", json.dumps(events[0] | {"currency": "XYZ"}).encode(), b"null"]
+    produce(bootstrap, topic, [(b"bad", value) for value in bad])
+    produce_events(bootstrap, topic, TFD, events[200:])
+    run_settings = settings(topic, snapshot_every=150)
+    order: list[str] = []
+
+    def on_step(step, _learner) -> None:  # noqa: ANN001
+        if step.event is not None:
+            order.append(step.event[TFD.id_field])
+
+    bad_before = _counter(telemetry.LEARNER_BAD_EVENTS, "tfd")
+    run = LearnerRun(
+        TFD,
+        endpoints(kafka_service, redis_up, mlflow_service),
+        run_settings,
+        hooks=RunHooks(on_step=on_step),
+    )
+    summary = run.run()
+
+    assert summary.stop_reason == "idle"
+    assert summary.events_learned == 400 and summary.bad_events == 3
+    assert _counter(telemetry.LEARNER_BAD_EVENTS, "tfd") - bad_before == 3
+    assert sorted(order) == sorted(e[TFD.id_field] for e in events)
+    assert {e["user_id"] for e in events[:50]}  # keyed messages spread over partitions:
+    assert len(summary.snapshot.offsets) == 3 and sum(summary.snapshot.offsets.values()) == 403
+
+    # River's progressive validation of the same model on the events in the learner's order.
+    by_id = {e[TFD.id_field]: e for e in events}
+    features = FeaturePipeline(TFD)
+    dataset = [(features.learn_transform(by_id[i]), by_id[i]["is_fraud"]) for i in order]
+    scalars = {
+        k: m
+        for k, m in TFD.river_metrics().items()
+        if k not in ("ConfusionMatrix", "ClassificationReport", "RollingROCAUC")
+    }
+    evaluate.progressive_val_score(dataset, TFD.river_model(), Metrics(list(scalars.values())))
+    expected = {k: m.get() for k, m in scalars.items()}
+    assert {k: summary.metrics[k] for k in expected} == expected
+
+    client = redis.Redis.from_url(redis_up.url)
+    ns = run_settings.redis_namespace
+    status = live_store.read_status(client, "tfd", ns)
+    assert status["state"] == "FINISHED" and status["events_learned"] == "400"
+    assert status["mlflow_run_id"] == summary.mlflow_run_id
+    assert status["model_events"] == "400" and int(status["model_bytes"]) > 1000
+    metrics = live_store.read_metrics(client, "tfd", ns)
+    assert metrics["FBeta"] == summary.metrics["FBeta"]
+    assert (
+        sum(map(sum, metrics["ConfusionMatrix"]["matrix"])) == metrics["ConfusionMatrix"]["total"]
+    )
+    version, model = live_store.load_live_model(client, "tfd", ns)
+    assert version == live_store.live_model_version(client, "tfd", ns) >= 1
+    assert model.events_learned == 400 and set(model.predict(events[0])) == {
+        "fraud_probability",
+        "prediction",
+    }
+    assert live_store.random_sample(client, "tfd", ns)[TFD.id_field] in by_id
+
+    store = SnapshotStore(mlflow_service.tracking_uri, TFD, run_settings.experiment)
+    mlflow_run = store.find_run()
+    assert mlflow_run.info.run_name == "ARFClassifier" and mlflow_run.info.status == "FINISHED"
+    assert mlflow_run.data.tags["coelho.paradigm"] == "incremental"
+    assert mlflow_run.data.tags["coelho.use_case"] == "tfd"
+    history = store.client.get_metric_history(mlflow_run.info.run_id, "FBeta")
+    assert [m.step for m in history][-1] == 400 and {100, 200, 300} <= {m.step for m in history}
+    loaded = store.load_latest()
+    assert loaded.info.events_learned == 400
+    assert loaded.bundle.predict(events[5]) == model.predict(events[5])
+    committed = _committed(bootstrap, run_settings.consumer_group, topic)
+    assert committed == summary.snapshot.offsets
+
+
+def _child(args: dict, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(CHILD), json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=str(CHILD.parent),
+    )
+
+
+def test_resume_after_kill_9_equals_one_uninterrupted_run(
+    kafka_service, redis_up, mlflow_service
+) -> None:  # noqa: ANN001
+    bootstrap = kafka_service.bootstrap_servers
+    topic = make_topic(bootstrap)
+    n = 800
+    events = generate(TFD, n, seed=31, fraud_rate=0.1)
+    produce_events(bootstrap, topic, TFD, events)
+    probes = generate(TFD, 40, seed=99, fraud_rate=0.3)
+    ends = endpoints(kafka_service, redis_up, mlflow_service)
+
+    reference = LearnerRun(TFD, ends, settings(topic, until_events=n, snapshot_every=10_000))
+    assert reference.run().events_learned == n
+
+    interrupted = settings(topic, snapshot_every=250)
+    child = _child(
+        {
+            "use_case": "tfd",
+            "endpoints": dataclasses.asdict(ends),
+            "settings": dataclasses.asdict(interrupted),
+            "kill_at": 600,
+            "after_snapshot": 250,
+        },
+        dict(os.environ),
+    )
+    assert child.returncode == -9, child.stderr[-3000:]
+    killed = json.loads(child.stdout.strip().splitlines()[-1])
+    client = redis.Redis.from_url(redis_up.url)
+    status = live_store.read_status(client, "tfd", interrupted.redis_namespace)
+    assert status["state"] == "LIVE"  # nobody said goodbye
+
+    resumed = LearnerRun(TFD, ends, dataclasses.replace(interrupted, until_events=n))
+    summary = resumed.run()
+    assert summary.resumed_from == killed["snapshot"] and 250 <= killed["snapshot"] < 600
+    assert summary.events_learned == n and summary.events_this_run == n - killed["snapshot"]
+    a, b = reference.learner, resumed.learner
+    assert [b.bundle.predict(p) for p in probes] == [a.bundle.predict(p) for p in probes]
+    assert b.metric_values() == a.metric_values()
+    assert b.progress.offsets == a.progress.offsets
+    store = SnapshotStore(mlflow_service.tracking_uri, TFD, interrupted.experiment)
+    run = store.find_run()
+    steps = [m.step for m in store.client.get_metric_history(run.info.run_id, "FBeta")]
+    assert max(steps) == n and steps.count(100) == 1  # one MLflow run, history continued
+    assert live_store.read_status(client, "tfd", interrupted.redis_namespace)["state"] == (
+        "FINISHED"
+    )
+
+
+def test_learning_continues_while_redis_is_down_and_the_model_appears_after(
+    kafka_service, redis_up, mlflow_service
+) -> None:  # noqa: ANN001
+    bootstrap = kafka_service.bootstrap_servers
+    topic = make_topic(bootstrap)
+    events = generate(ECCI, 1500, seed=41)
+    produce_events(bootstrap, topic, ECCI, events)
+    run_settings = settings(topic, snapshot_every=500)
+    client = redis.Redis.from_url(redis_up.url, socket_connect_timeout=2)
+    seen: dict[str, int] = {}
+
+    def on_step(_step, learner) -> None:  # noqa: ANN001
+        if learner.events_learned == 1:
+            redis_up.stop()
+        elif learner.events_learned == 1000:
+            seen["published_while_down"] = len(run.publisher.published)
+            redis_up.start()
+
+    failures_before = _counter(telemetry.LEARNER_ERRORS, "ecci", "redis")
+    run = LearnerRun(
+        ECCI,
+        endpoints(kafka_service, redis_up, mlflow_service),
+        run_settings,
+        hooks=RunHooks(on_step=on_step),
+    )
+    try:
+        summary = run.run()
+    finally:
+        redis_up.start()
+    assert summary.events_learned == 1500 and summary.stop_reason == "idle"
+    assert summary.redis_failures >= 1
+    assert _counter(telemetry.LEARNER_ERRORS, "ecci", "redis") > failures_before
+    assert seen["published_while_down"] == 0
+    assert summary.snapshot.events_learned == 1500  # MLflow kept working meanwhile
+    ns = run_settings.redis_namespace
+    version, model = live_store.load_live_model(client, "ecci", ns)
+    assert version >= 1 and model.events_learned == 1500
+    status = live_store.read_status(client, "ecci", ns)
+    assert status["state"] == "FINISHED" and status["model_events"] == "1500"
+
+
+def test_drift_is_recorded_and_requests_batch_retraining(
+    kafka_service, redis_up, mlflow_service
+) -> None:  # noqa: ANN001
+    bootstrap = kafka_service.bootstrap_servers
+    topic = make_topic(bootstrap, partitions=1)  # generator order, so drift_at is exact
+    # The generator's own drift (frauds move to travel / bank transfers at drift_at) moves
+    # the error rate by a few points only; flipping labels from the same index makes the
+    # concept change abrupt enough for ADWIN(delta=0.002) on a stream this short.
+    drift_at = 700
+    events = generate(TFD, 1000, seed=11, fraud_rate=0.02, drift_at=drift_at)
+    for event in events[drift_at:]:
+        event["is_fraud"] = 1 - event["is_fraud"]
+    produce_events(bootstrap, topic, TFD, events)
+    run_settings = settings(topic, drift_warmup_events=500, snapshot_every=1000)
+    drifts_before = _counter(telemetry.LEARNER_DRIFTS, "tfd")
+    summary = LearnerRun(
+        TFD, endpoints(kafka_service, redis_up, mlflow_service), run_settings
+    ).run()
+    assert summary.drifts >= 1
+    assert _counter(telemetry.LEARNER_DRIFTS, "tfd") - drifts_before == summary.drifts
+
+    client = redis.Redis.from_url(redis_up.url)
+    ns = run_settings.redis_namespace
+    records = live_store.read_drifts(client, "tfd", 0, ns)
+    assert len(records) == summary.drifts
+    assert [r["id"] for r in records] == list(range(1, len(records) + 1))
+    after = [r for r in records if r["events_learned"] > drift_at]
+    assert after, records  # the concept change is caught
+    first = after[0]
+    assert first["error_after"] > first["error_before"]
+    assert first["mlflow_run_id"] == summary.mlflow_run_id
+    store = SnapshotStore(mlflow_service.tracking_uri, TFD, run_settings.experiment)
+    run = store.find_run()
+    assert (
+        json.loads(run.data.tags["coelho.last_drift"])["events_learned"] >= first["events_learned"]
+    )
+    marks = store.client.get_metric_history(run.info.run_id, "drift_detected")
+    assert first["events_learned"] in {m.step for m in marks}
+
+    sensor = build_drift_sensor(TFD, namespace=ns)
+    resources = {"redis": RedisResource(url=redis_up.url)}
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_sensor_context(instance=instance, resources=resources)
+        requests = sensor.evaluate_tick(context).run_requests
+        assert len(requests) == 1
+        assert requests[0].run_key == f"drift-{records[-1]['events_learned']}"
+        assert requests[0].tags["coelho/trigger"] == "drift"
+        assert sensor.job_name == "tfd_batch_training"
+        cursor = str(records[-1]["id"])
+        again = dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor)
+        result = sensor.evaluate_tick(again)
+        assert not result.run_requests and "no new drift" in result.skip_message
