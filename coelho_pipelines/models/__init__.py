@@ -1,0 +1,1 @@
+"""Model code: estimators, encoders and MLflow model wrappers (heavy imports allowed here)."""
