@@ -103,5 +103,5 @@ SPEC = UseCaseSpec(
     plot_tabs=("clustering", "features", "target", "diagnostics", "text"),
     river_model_name="DBSTREAM",
     batch_model_name="KMeans",
-    extras={"segments": SEGMENTS},
+    extras={"segments": SEGMENTS, "text_field": "search_query"},
 )

@@ -1,0 +1,63 @@
+"""Asset keys of the batch graph and how its assets hand values to each other.
+
+Batch assets manage their own storage (Delta tables, MLflow runs), so what flows between
+them is small: the training-set Delta version, the MLflow run id and model URI. Each asset
+records those in its materialization metadata and downstream assets read the latest
+materialization of their upstream from the Dagster instance (which works across processes,
+pods and separate runs).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from typing import Any
+
+import dagster as dg
+
+from coelho_pipelines.use_cases.spec import UseCaseSpec
+
+START_DATE_ENV = "COELHO_BATCH_START_DATE"
+DEFAULT_START_DATE = "2026-01-01"
+KIND_TAG = "coelho/kind"
+USE_CASE_TAG = "coelho/use_case"
+
+FEATURES = "features"
+TRAINING_SET = "training_set"
+BATCH_MODEL = "batch_model"
+BATCH_EVALUATION = "batch_evaluation"
+BATCH_VISUALIZATIONS = "batch_visualizations"
+CHAMPION_MODEL = "champion_model"
+
+
+def asset_key(spec: UseCaseSpec, name: str) -> dg.AssetKey:
+    return dg.AssetKey([spec.asset_prefix, name])
+
+
+def batch_tags(spec: UseCaseSpec) -> dict[str, str]:
+    """Tags of every batch run."""
+    return {KIND_TAG: "batch", USE_CASE_TAG: spec.key}
+
+
+def start_date() -> str:
+    """First daily partition, shared by every use case (`COELHO_BATCH_START_DATE`)."""
+    value = os.environ.get(START_DATE_ENV, DEFAULT_START_DATE)
+    date.fromisoformat(value)  # a clear error for a malformed value
+    return value
+
+
+def daily_partitions() -> dg.DailyPartitionsDefinition:
+    """UTC days from the shared start date; the current (open) day is included."""
+    return dg.DailyPartitionsDefinition(start_date=start_date(), timezone="UTC", end_offset=1)
+
+
+def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, Any]:
+    """Plain values of the latest materialization's metadata of `key` (Failure if none)."""
+    event = instance.get_latest_materialization_event(key)
+    materialization = None if event is None else event.asset_materialization
+    if materialization is None:
+        raise dg.Failure(
+            description=f"{key.to_user_string()} has not been materialized yet; "
+            "materialize it first (or run the whole batch training job)."
+        )
+    return {name: value.value for name, value in materialization.metadata.items()}
