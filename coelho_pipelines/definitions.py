@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from coelho_pipelines.batch.defs import build_batch_defs
 from coelho_pipelines.ingestion.defs import build_ingestion_defs, build_maintenance_defs
 from coelho_pipelines.resources import build_resources
 from coelho_pipelines.topics import build_topic_defs
@@ -16,6 +17,7 @@ from coelho_pipelines.use_cases.spec import UseCaseSpec
 USE_CASE_BUILDERS: list[Callable[[UseCaseSpec], dg.Definitions]] = [
     build_topic_defs,
     build_ingestion_defs,
+    build_batch_defs,
 ]
 
 # Builders of objects that span use cases (e.g. lakehouse maintenance).
