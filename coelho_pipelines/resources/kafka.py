@@ -61,7 +61,11 @@ class KafkaResource(dg.ConfigurableResource):
         from confluent_kafka import Consumer, TopicPartition
 
         consumer = Consumer(
-            {"bootstrap.servers": self.bootstrap_servers, "group.id": "coelho-offset-probe"}
+            {
+                "bootstrap.servers": self.bootstrap_servers,
+                "group.id": "coelho-offset-probe",
+                "log_level": 0,  # an unreachable broker is reported by the caller, once
+            }
         )
         try:
             metadata = consumer.list_topics(topic, timeout=timeout)
