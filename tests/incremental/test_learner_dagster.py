@@ -1,0 +1,240 @@
+"""Dagster side of the learner: the job, its materializations, termination, the sensors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import redis
+from incremental_helpers import endpoints, generate, make_topic, produce_events, settings
+
+from coelho_pipelines.incremental import live_store
+from coelho_pipelines.incremental.job import (
+    build_incremental_defs,
+    build_learning_job,
+    incremental_model_key,
+)
+from coelho_pipelines.incremental.sensor import build_learning_sensor
+from coelho_pipelines.incremental.snapshot import SnapshotStore
+from coelho_pipelines.resources import KafkaResource, MlflowResource, RedisResource
+from coelho_pipelines.topics import build_topic_defs, topic_asset_key
+from coelho_pipelines.use_cases import all_specs, get_spec
+
+ECCI = get_spec("ecci")
+CHILD = Path(__file__).with_name("learner_child.py")
+
+
+def _op_config(run_settings) -> dict:  # noqa: ANN001
+    fields = ("topic", "experiment", "redis_namespace", "consumer_group", "snapshot_every",
+              "idle_timeout_seconds", "max_duration_seconds", "publish_interval_seconds",
+              "until_events", "drift_warmup_events")  # fmt: skip
+    values = dataclasses.asdict(run_settings)
+    return {name: values[name] for name in fields}
+
+
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
+def test_definitions_name_the_asset_job_and_sensors(spec) -> None:  # noqa: ANN001
+    @dg.job(name=f"{spec.key}_batch_training")
+    def batch_training() -> None:  # stands in for the batch engineer's job
+        pass
+
+    defs = dg.Definitions.merge(
+        build_incremental_defs(spec),
+        build_topic_defs(spec),
+        dg.Definitions(
+            jobs=[batch_training],
+            resources={
+                "kafka": KafkaResource(bootstrap_servers="localhost:1"),
+                "redis": RedisResource(url="redis://localhost:1/0"),
+                "mlflow": MlflowResource(tracking_uri="http://localhost:1"),
+            },
+        ),
+    )
+    dg.Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    job = repo.get_job(f"{spec.key}_incremental_learning")
+    assert job.tags["coelho/kind"] == "incremental"
+    switch = repo.get_sensor_def(f"{spec.key}_incremental_learning")
+    assert switch.default_status == dg.DefaultSensorStatus.STOPPED
+    assert switch.job_name == job.name
+    assert repo.get_sensor_def(f"{spec.key}_drift_retraining").job_name == batch_training.name
+    asset = defs.get_assets_def(incremental_model_key(spec))
+    assert asset.group_names_by_key[incremental_model_key(spec)] == spec.key
+    assert topic_asset_key(spec) in asset.specs_by_key[incremental_model_key(spec)].deps[
+        0
+    ].asset_key.path or (
+        asset.specs_by_key[incremental_model_key(spec)].deps[0].asset_key == topic_asset_key(spec)
+    )
+
+
+def test_switch_sensor_requests_a_learner_only_when_none_is_active() -> None:
+    from dagster._core.remote_origin import (
+        RegisteredCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.test_utils import create_run_for_test
+
+    job = build_learning_job(ECCI)
+    sensor = build_learning_sensor(ECCI, job)
+    repository = RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("test"), "__repository__")
+    origin = RemoteJobOrigin(repository, job.name)  # queued runs need one
+    for status, launches in (
+        (None, True),
+        (dg.DagsterRunStatus.QUEUED, False),
+        (dg.DagsterRunStatus.STARTING, False),
+        (dg.DagsterRunStatus.STARTED, False),
+        (dg.DagsterRunStatus.CANCELING, False),
+        (dg.DagsterRunStatus.SUCCESS, True),
+        (dg.DagsterRunStatus.FAILURE, True),
+        (dg.DagsterRunStatus.CANCELED, True),
+    ):
+        with dg.DagsterInstance.ephemeral() as instance:
+            if status is not None:
+                run = create_run_for_test(
+                    instance, job_name=job.name, status=status, remote_job_origin=origin
+                )
+            result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+            assert bool(result.run_requests) is launches, status
+            if launches:
+                assert result.run_requests[0].tags["coelho/kind"] == "incremental"
+            else:
+                assert run.run_id in result.skip_message
+
+
+def test_switch_sensor_launches_only_while_it_is_on(tmp_path) -> None:  # noqa: ANN001
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.test_utils import (
+        InProcessTestWorkspaceLoadTarget,
+        create_test_daemon_workspace_context,
+        instance_for_test,
+    )
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._daemon.sensor import execute_sensor_iteration
+
+    module = tmp_path / "switch_defs.py"
+    module.write_text(
+        "import dagster as dg\n"
+        "from coelho_pipelines.incremental.job import build_learning_job\n"
+        "from coelho_pipelines.incremental.sensor import build_learning_sensor\n"
+        "from coelho_pipelines.resources import build_resources\n"
+        "from coelho_pipelines.use_cases import get_spec\n"
+        "spec = get_spec('ecci')\n"
+        "job = build_learning_job(spec)\n"
+        "defs = dg.Definitions(jobs=[job], sensors=[build_learning_sensor(spec, job)],"
+        " resources=build_resources())\n"
+    )
+    origin = LoadableTargetOrigin(
+        python_file=str(module), attribute="defs", working_directory=str(tmp_path)
+    )
+    target = InProcessTestWorkspaceLoadTarget(InProcessCodeLocationOrigin(origin))
+    log = logging.getLogger("switch-test")
+    # The default (queued) run coordinator only queues: no learner actually starts here.
+    with (
+        instance_for_test() as instance,
+        create_test_daemon_workspace_context(target, instance) as context,
+    ):
+        list(execute_sensor_iteration(context, log, None, None))
+        assert instance.get_runs() == []  # stopped by default: the switch is off
+        entry = next(iter(context.create_request_context().get_code_location_entries().values()))
+        assert entry.load_error is None, entry.load_error
+        repo = entry.code_location.get_repository("__repository__")
+        remote = repo.get_sensor("ecci_incremental_learning")
+        instance.start_sensor(remote)
+        list(execute_sensor_iteration(context, log, None, None))
+        runs = instance.get_runs()
+        assert [r.job_name for r in runs] == ["ecci_incremental_learning"]
+        assert runs[0].tags["coelho/use_case"] == "ecci"
+
+
+@pytest.mark.services
+def test_job_run_reports_incremental_model_materializations(
+    kafka_service, redis_up, mlflow_service
+) -> None:  # noqa: ANN001
+    bootstrap = kafka_service.bootstrap_servers
+    topic = make_topic(bootstrap)
+    produce_events(bootstrap, topic, ECCI, generate(ECCI, 700, seed=51))
+    run_settings = settings(topic, snapshot_every=200)
+    ends = endpoints(kafka_service, redis_up, mlflow_service)
+    result = build_learning_job(ECCI).execute_in_process(
+        run_config={"ops": {"ecci_incremental_learner": {"config": _op_config(run_settings)}}},
+        resources={
+            "kafka": KafkaResource(bootstrap_servers=ends.bootstrap_servers),
+            "redis": RedisResource(url=ends.redis_url),
+            "mlflow": MlflowResource(tracking_uri=ends.mlflow_tracking_uri),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={"coelho/kind": "incremental"},
+    )
+    assert result.success
+    materializations = result.asset_materializations_for_node("ecci_incremental_learner")
+    # A snapshot every 200 events at the earliest (never while a capture is in flight), and
+    # a final one.
+    assert len(materializations) >= 2
+    assert {m.asset_key for m in materializations} == {incremental_model_key(ECCI)}
+    events = [m.metadata["events_learned"].value for m in materializations]
+    assert events == sorted(events) and events[0] >= 200
+    last = materializations[-1].metadata
+    assert last["events_learned"].value == 700
+    assert {"Silhouette", "n_clusters", "n_micro_clusters"} <= set(last)
+    assert last["mlflow_run_id"].value
+    status = live_store.read_status(
+        redis.Redis.from_url(redis_up.url), "ecci", run_settings.redis_namespace
+    )
+    assert status["dagster_run_id"] == result.run_id and status["state"] == "FINISHED"
+
+
+@pytest.mark.services
+def test_terminating_the_run_snapshots_and_finishes_cleanly(
+    kafka_service, redis_up, mlflow_service
+) -> None:  # noqa: ANN001
+    bootstrap = kafka_service.bootstrap_servers
+    topic = make_topic(bootstrap)
+    produce_events(bootstrap, topic, ECCI, generate(ECCI, 500, seed=61))
+    run_settings = settings(topic, idle_timeout_seconds=300.0, snapshot_every=10_000)
+    ends = endpoints(kafka_service, redis_up, mlflow_service)
+    args = {
+        "use_case": "ecci",
+        "dagster": True,
+        "endpoints": dataclasses.asdict(ends),
+        "settings": _op_config(run_settings),
+    }
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), json.dumps(args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+        cwd=str(CHILD.parent),
+    )
+    client = redis.Redis.from_url(redis_up.url)
+    try:
+        deadline = time.monotonic() + 180
+        status = None
+        while time.monotonic() < deadline and child.poll() is None:
+            status = live_store.read_status(client, "ecci", run_settings.redis_namespace)
+            if status and status.get("events_learned") == "500":
+                break
+            time.sleep(0.3)
+        assert status and status["state"] == "LIVE", status
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert json.loads(out.strip().splitlines()[-1]) == {"success": False}, err[-2000:]
+    status = live_store.read_status(client, "ecci", run_settings.redis_namespace)
+    assert status["state"] == "FINISHED" and status["stop_reason"] == "stopped"
+    store = SnapshotStore(mlflow_service.tracking_uri, ECCI, run_settings.experiment)
+    run = store.find_run()
+    assert store.snapshot_info(run).events_learned == 500
+    assert run.info.status == "FINISHED"
