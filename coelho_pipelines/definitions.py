@@ -7,6 +7,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from coelho_pipelines.batch.defs import build_batch_defs
+from coelho_pipelines.incremental.job import build_incremental_defs
 from coelho_pipelines.ingestion.defs import build_ingestion_defs, build_maintenance_defs
 from coelho_pipelines.resources import build_resources
 from coelho_pipelines.topics import build_topic_defs
@@ -18,6 +19,7 @@ USE_CASE_BUILDERS: list[Callable[[UseCaseSpec], dg.Definitions]] = [
     build_topic_defs,
     build_ingestion_defs,
     build_batch_defs,
+    build_incremental_defs,
 ]
 
 # Builders of objects that span use cases (e.g. lakehouse maintenance).
