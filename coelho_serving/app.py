@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from coelho_pipelines.use_cases import all_specs
@@ -16,7 +16,7 @@ from coelho_serving import errors
 from coelho_serving.config import ServingConfig
 from coelho_serving.observability import MetricsMiddleware, metrics_response
 from coelho_serving.routers import PREFIX, use_case_routers
-from coelho_serving.security import add_cors, require_api_key
+from coelho_serving.security import Guard, add_cors, api_key_guard
 from coelho_serving.services import Services
 
 DESCRIPTION = """\
@@ -41,9 +41,10 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.state.config = config
     app.state.services = services
     errors.install(app, [spec.key for spec in specs])
-    _system_routes(app, specs)
+    guard = api_key_guard(config.api_key)
+    _system_routes(app, specs, guard)
     for spec in specs:
-        for router in use_case_routers(spec):
+        for router in use_case_routers(spec, guard):
             app.include_router(router)
     app.add_middleware(MetricsMiddleware)
     add_cors(app, config.cors_origins)
@@ -74,8 +75,14 @@ def _links(request: Request, specs: Any) -> dict[str, Any]:
     }
 
 
-def _system_routes(app: FastAPI, specs: Any) -> None:
-    @app.get("/", tags=["system"], summary="Links", dependencies=[Depends(require_api_key)])
+def _system_routes(app: FastAPI, specs: Any, guard: Guard) -> None:
+    @app.get(
+        "/",
+        tags=["system"],
+        summary="Links",
+        dependencies=guard,
+        responses={401: {"description": "Missing or invalid API key"}} if guard else None,
+    )
     async def root(request: Request) -> dict[str, Any]:
         return _links(request, specs)
 

@@ -85,6 +85,8 @@ def install(app: FastAPI, use_case_keys: list[str]) -> None:
         detail = error.detail
         if error.status_code == 404 and detail == "Not Found":
             detail = not_found_detail(request.url.path, use_case_keys, _matcher(app))
+        elif error.status_code == 400 and detail == "There was an error parsing the body":
+            detail = "the request body could not be read: send UTF-8 JSON"
         return JSONResponse(
             {"detail": detail}, status_code=error.status_code, headers=error.headers
         )

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 from coelho_serving import schemas
-from coelho_serving.security import require_api_key
+from coelho_serving.security import Guard
 from coelho_serving.services import Services
 
 PREFIX = "/api/v1"
@@ -32,7 +32,7 @@ ServicesDep = Annotated[Services, Depends(_services)]
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
-        400: "Rejected input",
+        400: "Rejected input (e.g. a body that is not UTF-8 JSON, or refused SQL)",
         401: "Missing or invalid API key",
         404: "Not found (the message names what)",
         503: "A dependency or model is not available",
@@ -40,22 +40,22 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": descriptions[code]} for code in codes}
 
 
-def _area_router(path: str, tag: str) -> APIRouter:
-    """A router with the full path prefix, behind the optional API key. Routers are included
-    into the app directly (not nested), so every route knows its full path template."""
+def _area_router(path: str, tag: str, guard: Guard) -> APIRouter:
+    """A router with the full path prefix, behind the API key when one is configured. Routers
+    are included into the app directly (not nested), so each route knows its full path."""
     return APIRouter(
         prefix=PREFIX + path,
         tags=[tag],
-        responses=_errors(401, 503),
-        dependencies=[Depends(require_api_key)],
+        responses=_errors(*((401, 503) if guard else (503,))),
+        dependencies=guard,
     )
 
 
-def incremental_router(spec: UseCaseSpec) -> APIRouter:
+def incremental_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
     """`/incremental/<uc>/...`: the River learner's live model, status and metrics."""
     uc = spec.key
     tag = f"incremental {uc}"
-    router = _area_router(f"/incremental/{uc}", tag)
+    router = _area_router(f"/incremental/{uc}", tag, guard)
     request_model = schemas.request_model(spec)
     response_model = schemas.response_model(spec)
 
@@ -64,7 +64,10 @@ def incremental_router(spec: UseCaseSpec) -> APIRouter:
         return await services.incremental.status(spec)
 
     @router.post(
-        "/predict", summary=f"{uc}: predict with the live model", response_model=response_model
+        "/predict",
+        summary=f"{uc}: predict with the live model",
+        response_model=response_model,
+        responses=_errors(400),
     )
     async def predict(body: request_model, services: ServicesDep) -> dict[str, Any]:  # type: ignore[valid-type]
         return await services.incremental.predict(spec, body.event())
@@ -112,10 +115,10 @@ def _cluster_routes(router: APIRouter, spec: UseCaseSpec, area: Any) -> None:
         return await area(services).clusters(spec, feature=feature)
 
 
-def batch_router(spec: UseCaseSpec) -> APIRouter:
+def batch_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
     """`/batch/<uc>/...`: registered batch models, their runs, metrics and plots."""
     uc = spec.key
-    router = _area_router(f"/batch/{uc}", f"batch {uc}")
+    router = _area_router(f"/batch/{uc}", f"batch {uc}", guard)
     request_model = schemas.request_model(spec)
     response_model = schemas.response_model(spec)
 
@@ -126,7 +129,7 @@ def batch_router(spec: UseCaseSpec) -> APIRouter:
     @router.post(
         "/predict",
         summary=f"{uc}: predict with the champion (or a given run)",
-        responses=_errors(404),
+        responses=_errors(400, 404),
         response_model=response_model,
     )
     async def predict(
@@ -175,10 +178,10 @@ def batch_router(spec: UseCaseSpec) -> APIRouter:
     return router
 
 
-def sql_router(spec: UseCaseSpec) -> APIRouter:
+def sql_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
     """`/sql/<uc>/...`: read-only SQL over the use case's raw Delta table (`data`)."""
     uc = spec.key
-    router = _area_router(f"/sql/{uc}", f"sql {uc}")
+    router = _area_router(f"/sql/{uc}", f"sql {uc}", guard)
 
     @router.post(
         "/query",
@@ -201,6 +204,6 @@ def sql_router(spec: UseCaseSpec) -> APIRouter:
     return router
 
 
-def use_case_routers(spec: UseCaseSpec) -> list[APIRouter]:
+def use_case_routers(spec: UseCaseSpec, guard: Guard) -> list[APIRouter]:
     """Every API router of one use case: incremental, batch and sql."""
-    return [build(spec) for build in (incremental_router, batch_router, sql_router)]
+    return [build(spec, guard) for build in (incremental_router, batch_router, sql_router)]

@@ -8,8 +8,9 @@ open for probes and scrapers, and `/docs` + `/openapi.json` stay open because th
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import APIKeyHeader
 
@@ -32,6 +33,15 @@ async def require_api_key(
         raise HTTPException(401, f"missing {API_KEY_HEADER} header", {"WWW-Authenticate": "ApiKey"})
     if not secrets.compare_digest(provided.encode(), expected.encode()):
         raise HTTPException(401, f"invalid {API_KEY_HEADER}", {"WWW-Authenticate": "ApiKey"})
+
+
+Guard = list[Any]  # route dependencies: the API key check, or nothing
+
+
+def api_key_guard(api_key: str | None) -> Guard:
+    """The dependencies of protected routes: the key check (and its OpenAPI security scheme)
+    when a key is configured; nothing otherwise, so the schema does not claim auth it lacks."""
+    return [Depends(require_api_key)] if api_key else []
 
 
 def add_cors(app: FastAPI, origins: tuple[str, ...]) -> None:
