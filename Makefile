@@ -21,6 +21,7 @@ help:
 	@echo "make status   show each service: state, URL, pid, memory, log file"
 	@echo "make test     install, then run the whole test suite (real Kafka, Redis, MLflow)"
 	@echo "make lint     ruff check and format check"
+	@echo "make k3d-up   (needs Docker) k3d cluster, image, Helm chart; make k3d-down removes it"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,3 +59,6 @@ lint: install
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Kubernetes on k3d: make k3d-up / k3d-down (see README, Kubernetes).
+include deploy/k3d.mk
