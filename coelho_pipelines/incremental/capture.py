@@ -5,7 +5,8 @@ would still stall learning; `copy.deepcopy` is slower than pickling. A forked ch
 copy-on-write image of the state at one event boundary for the price of a fork: it pickles
 and signs the bundle (and the progress, for snapshots) into files and exits, while the
 parent keeps learning. `mode="inline"` pickles in the calling thread (no fork available,
-shutdown, benchmarks).
+shutdown, benchmarks); `mode="auto"` (the default) pickles inline while that costs less
+than a fork (~10-30 ms), i.e. for small models, and forks from then on.
 
 The child touches nothing but the objects it pickles and its output files: no logging,
 no sockets, garbage collection off, and `os._exit` so no finalizer or atexit handler runs.
@@ -28,11 +29,16 @@ from typing import Any, Literal
 from coelho_pipelines import signing
 from coelho_pipelines.incremental.snapshot import BUNDLE_FILE, PROGRESS_FILE, write_state_files
 
-CaptureMode = Literal["fork", "inline"]
+CaptureMode = Literal["auto", "fork", "inline"]
+# "auto": fork while pickling costs more than this (a fork costs ~10-30 ms of the learning
+# thread), pickle inline below it (small models: DBSTREAM, young forests). Every capture
+# measures its pickling time, so the choice follows the model as it grows.
+FORK_ABOVE_SECONDS = 0.02
+TIMING_FILE = "pickle_seconds"
 
 
 def default_mode() -> CaptureMode:
-    return "fork" if hasattr(os, "fork") else "inline"
+    return "auto" if hasattr(os, "fork") else "inline"
 
 
 def _blob(obj: Any, key: bytes) -> bytes:
@@ -54,6 +60,7 @@ class Capture:
     ok: bool = False
     error: str | None = None
     finished: float | None = None
+    pickle_seconds: float | None = None  # pickling + signing + writing, however done
     _refs: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,6 +90,9 @@ class Capture:
             self.ok = os.waitstatus_to_exitcode(status) == 0 and self.bundle_path.exists()
             if not self.ok:
                 self.error = f"capture child exited with status {status}"
+            else:
+                timing = self.directory / TIMING_FILE
+                self.pickle_seconds = float(timing.read_text()) if timing.exists() else None
             self.finished = time.monotonic()
         return self.ok
 
@@ -92,6 +102,9 @@ class Capturer:
 
     def __init__(self, mode: CaptureMode | None = None, workdir: Path | None = None) -> None:
         self.mode = mode or default_mode()
+        if self.mode != "inline" and not hasattr(os, "fork"):
+            self.mode = "inline"
+        self._last: Capture | None = None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="coelho-capture-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.key = signing.signing_key()  # resolved once, before any fork
@@ -114,7 +127,7 @@ class Capturer:
             started=start,
         )
         progress = progress if snapshot else None
-        if (mode or self.mode) == "fork":
+        if self._use_fork(mode or self.mode):
             capture.pid = self._fork(directory, bundle, progress)
         else:
             try:
@@ -127,8 +140,18 @@ class Capturer:
             except Exception as exc:  # noqa: BLE001 - reported by the caller
                 capture.error = repr(exc)
             capture.finished = time.monotonic()
+            capture.pickle_seconds = capture.finished - start
         capture.blocking_seconds = time.monotonic() - start
+        self._last = capture
         return capture
+
+    def _use_fork(self, mode: CaptureMode) -> bool:
+        if mode != "auto":
+            return mode == "fork"
+        last = self._last
+        if last is None or last.pickle_seconds is None:
+            return True  # unknown cost (first capture, e.g. of a big resumed forest)
+        return last.pickle_seconds > FORK_ABOVE_SECONDS
 
     def _fork(self, directory: Path, bundle: Any, progress: Any | None) -> int:
         pid = os.fork()
@@ -139,11 +162,13 @@ class Capturer:
             gc.disable()
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            start = time.monotonic()
             write_state_files(
                 directory,
                 _blob(bundle, self.key),
                 None if progress is None else _blob(progress, self.key),
             )
+            (directory / TIMING_FILE).write_text(repr(time.monotonic() - start))
             code = 0
         finally:
             os._exit(code)

@@ -15,6 +15,7 @@ the same topic therefore learns the same events in the same order, which is what
 from __future__ import annotations
 
 import heapq
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -162,19 +163,63 @@ class TopicReader:
                 asynchronous=True,
             )
 
-    def lag(self, offsets: dict[int, int]) -> int:
-        """Messages in the topic not yet learned, given the learner's next offsets."""
-        from confluent_kafka import TopicPartition
-
-        total = 0
-        for p in self.partitions:
-            low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(self.topic, p), timeout=2.0
-            )
-            total += max(0, high - max(offsets.get(p, low), low))
-        return total
-
     def close(self) -> None:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+
+
+class LagMonitor:
+    """Consumer lag (messages in the topic not yet learned) on its own thread and client.
+
+    Asking the broker for watermarks takes tens of milliseconds; the learning thread only
+    shares its offsets dict, which this thread copies.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        offsets: dict[int, int],
+        report: Any,
+        interval_seconds: float = 5.0,
+    ) -> None:
+        self.topic = topic
+        self.offsets = offsets
+        self.report = report
+        self.interval = interval_seconds
+        self.errors = 0
+        self._config = {"bootstrap.servers": bootstrap_servers, "group.id": "coelho-lag-probe"}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="coelho-lag", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        from confluent_kafka import Consumer
+
+        consumer = Consumer(self._config)
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    self.report(self.lag(consumer))
+                except Exception:  # noqa: BLE001 - lag is informative only
+                    self.errors += 1
+        finally:
+            consumer.close()
+
+    def lag(self, consumer: Any) -> int:
+        from confluent_kafka import TopicPartition
+
+        offsets = dict(self.offsets)
+        metadata = consumer.list_topics(self.topic, timeout=5.0).topics[self.topic]
+        total = 0
+        for p in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=5.0)
+            total += max(0, high - max(offsets.get(p, low), low))
+        return total
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)

@@ -81,24 +81,25 @@ class _Encoding:
     extract: Any
     categories: tuple[str, ...] | None
     keys: tuple[str, ...] = ()
+    zeros: dict[str, float] = field(default_factory=dict)
+    hot_keys: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.categories is not None:
             self.keys = tuple(f"{self.name}={c}" for c in self.categories)
+            self.hot_keys = dict(zip(self.categories, self.keys, strict=True))
         else:
             self.keys = tuple(f"{self.name}#{b}" for b in range(HASH_BUCKETS))
+        self.zeros = dict.fromkeys(self.keys, 0.0)
 
-    def hot_index(self, value: Any) -> int | None:
-        """Which one-hot key `value` lights up (None: all zeros)."""
+    def hot_key(self, value: Any) -> str | None:
+        """The one-hot key `value` lights up (None: all zeros)."""
         if value is None:
             return None
         text = str(value)
         if self.categories is None:
-            return zlib.crc32(text.encode()) % HASH_BUCKETS
-        try:
-            return self.categories.index(text)
-        except ValueError:
-            return None
+            return self.keys[zlib.crc32(text.encode()) % HASH_BUCKETS]
+        return self.hot_keys.get(text)
 
 
 class FeaturePipeline:
@@ -149,18 +150,27 @@ class FeaturePipeline:
         """Feature values before encoding (bools as 0/1), e.g. for cluster analytics."""
         return {enc.name: _plain(enc.extract(event)) for enc in self._encodings}
 
-    def learn_transform(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Update the running statistics with `event`, then encode it (the learner's path)."""
-        return self._encode(event, learn=True)
+    def learn_transform(
+        self, event: Mapping[str, Any], categoricals: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Update the running statistics with `event`, then encode it (the learner's path).
+
+        `categoricals`, if given, receives the raw categorical values (cluster analytics).
+        """
+        return self._encode(event, True, categoricals)
 
     def transform(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Encode `event` without learning from it (the serving path)."""
-        return self._encode(event, learn=False)
+        return self._encode(event, False, None)
 
-    def _encode(self, event: Mapping[str, Any], learn: bool) -> dict[str, Any]:
+    def _encode(
+        self, event: Mapping[str, Any], learn: bool, categoricals: dict[str, Any] | None
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for enc in self._encodings:
             value = _plain(enc.extract(event))
+            if categoricals is not None and enc.kind == "categorical":
+                categoricals[enc.name] = value
             if not self.numeric_only:
                 if value is not None:
                     out[enc.name] = value
@@ -180,6 +190,7 @@ class FeaturePipeline:
 
     @staticmethod
     def _one_hot(enc: _Encoding, value: Any, out: dict[str, Any]) -> None:
-        hot = enc.hot_index(value)
-        for index, key in enumerate(enc.keys):
-            out[key] = ONE_HOT_VALUE if index == hot else 0.0
+        out.update(enc.zeros)
+        hot = enc.hot_key(value)
+        if hot is not None:
+            out[hot] = ONE_HOT_VALUE

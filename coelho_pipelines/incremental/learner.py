@@ -9,7 +9,6 @@ benchmarked against a bare River loop. Its whole state is two picklable parts:
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from coelho_pipelines.incremental.metrics import (
     MetricSet,
     argmax,
 )
+from coelho_pipelines.ingestion.validate import EventValidator
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 RECENT_SAMPLES = 50
@@ -96,6 +96,15 @@ class Step:
     error: str | None = None
 
 
+def _predicts_nearest_center(model: Any) -> bool:
+    """DBSTREAM predicts the nearest macro-cluster center (first one on ties, 0 without
+    centers), measured with the same Euclidean distance Silhouette uses: one pass gives both
+    the prediction and the metric's distances."""
+    from river import cluster
+
+    return type(model) is cluster.DBSTREAM
+
+
 def _naive_utc(value: datetime) -> datetime:
     """Event time as naive UTC: River's TimeRolling compares against a naive datetime."""
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
@@ -120,9 +129,9 @@ class Learner:
             if spec.task == "clustering"
             else None,
         )
-        self._validate = spec.event_model.model_validate_json
-        self._validate_obj = spec.event_model.model_validate
+        self._validator = EventValidator(spec)  # the ingestion's rules, compiled
         self._time_field = spec.time_field
+        self._nearest_center_model = _predicts_nearest_center(self.bundle.model)
         self._step = {
             "classification": self._classify,
             "regression": self._regress,
@@ -138,14 +147,18 @@ class Learner:
         return self.progress.events_learned
 
     def decode(self, value: bytes | str | Mapping[str, Any]) -> tuple[dict[str, Any], datetime]:
-        """Parse and validate one event; raises ValueError (pydantic's included) if invalid."""
+        """Parse and validate one event (the ingestion's rules: types, choices, ranges,
+        nullability, no unknown fields, ISO-8601 times with an offset); ValueError if invalid.
+        """
         if isinstance(value, Mapping):
-            event = dict(value)
-            validated = self._validate_obj(event)
+            event: dict[str, Any] | None = dict(value)
+            reason = self._validator.validate(event)
         else:
-            validated = self._validate(value)
-            event = json.loads(value)
-        return event, _naive_utc(getattr(validated, self._time_field))
+            raw = value.encode() if isinstance(value, str) else value
+            event, reason = self._validator.decode(raw)
+        if reason is not None or event is None:
+            raise ValueError(reason or "invalid event")
+        return event, _naive_utc(datetime.fromisoformat(event[self._time_field]))
 
     def learn(self, record: Record) -> Step:
         """Predict, update metrics, learn one record; a bad record is counted and skipped."""
@@ -218,14 +231,17 @@ class Learner:
         return y_pred, None if y_pred is None else abs(y - y_pred)
 
     def _cluster(self, event: dict[str, Any], t: datetime) -> tuple[Any, float | None]:
-        features = self.bundle.features
-        x = features.learn_transform(event)
+        raw: dict[str, Any] = {}
+        x = self.bundle.features.learn_transform(event, raw)
         model = self.bundle.model
-        cluster = model.predict_one(x)
-        distances = DistanceSilhouette.distances(x, cluster, model.centers)
+        if self._nearest_center_model:
+            cluster, distances = DistanceSilhouette.predict_nearest(x, model.centers)
+        else:
+            cluster = model.predict_one(x)
+            distances = DistanceSilhouette.distances(x, cluster, model.centers)
         progress = self.progress
         progress.metrics.update_clustering(distances, t)
         if progress.analytics is not None:
-            progress.analytics.update(cluster, features.raw(event))
+            progress.analytics.update(cluster, raw)
         model.learn_one(x)
         return cluster, None if distances is None else distances[0]

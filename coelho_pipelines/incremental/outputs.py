@@ -3,9 +3,9 @@
 - `RedisPublisher`: live model (latest capture wins), status, metrics, samples, drift
   records. On a Redis error it counts the failure (LEARNER_ERRORS kind=redis), backs off and
   retries, keeping only the newest model; learning goes on meanwhile.
-- `MlflowRecorder`: metrics (step = events learned, many steps per call when it lags),
-  snapshots (the newest pending one wins) and tags. A snapshot is durable once its tag is
-  written; `take_durable` hands those to the learning thread.
+- `MlflowRecorder`: metrics (step = events learned; the steps of up to a second go in one
+  call), snapshots (the newest pending one wins) and tags. A snapshot is durable once its
+  tag is written; `take_durable` hands those to the learning thread.
 """
 
 from __future__ import annotations
@@ -36,11 +36,13 @@ class _Worker:
     """A daemon thread that processes work until closed; subclasses implement `_work`."""
 
     name = "worker"
+    wait_timeout: float | None = None  # re-check `_pending` this often (time-based work)
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._closed = False
         self._busy = False
+        self._flushing = False
         self.failures = 0
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
 
@@ -59,7 +61,7 @@ class _Worker:
         while True:
             with self._cond:
                 while not self._pending() and not self._closed:
-                    self._cond.wait()
+                    self._cond.wait(self.wait_timeout)
                 if self._closed and not self._pending():
                     return
                 self._busy = True
@@ -92,11 +94,16 @@ class _Worker:
         """Wait until everything pending is written; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._busy or self._pending():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(min(remaining, 0.2))
+            self._flushing = True
+            self._cond.notify_all()
+            try:
+                while self._busy or self._pending():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._cond.wait(min(remaining, 0.2))
+            finally:
+                self._flushing = False
         return True
 
     def close(self, timeout: float = 5.0) -> None:
@@ -221,6 +228,8 @@ class MlflowRecorder(_Worker):
 
     name = "coelho-mlflow-recorder"
     MAX_METRICS_PER_CALL = 900
+    METRICS_EVERY_SECONDS = 1.0  # metric steps are batched: at most one call per second
+    wait_timeout = 0.25
 
     def __init__(self, spec: UseCaseSpec, store: SnapshotStore, run_id: str, slot: int) -> None:
         super().__init__()
@@ -232,10 +241,16 @@ class MlflowRecorder(_Worker):
         self._snapshot: Capture | None = None
         self._tags: dict[str, str] = {}
         self._durable: deque[SnapshotInfo] = deque()
+        self._metrics_at = 0.0
         self.dropped_metric_sets = 0
 
     def _pending(self) -> bool:
-        return bool(self._metrics or self._snapshot or self._tags)
+        if self._snapshot is not None or self._tags:
+            return True
+        if not self._metrics:
+            return False
+        due = time.monotonic() - self._metrics_at >= self.METRICS_EVERY_SECONDS
+        return due or self._flushing or self._closed
 
     def add_metrics(self, step: int, values: dict[str, float]) -> None:
         with self._cond:
@@ -321,6 +336,8 @@ class MlflowRecorder(_Worker):
         with self._cond:
             for _ in range(taken):
                 self._metrics.popleft()
+            if not self._metrics:
+                self._metrics_at = time.monotonic()
 
     def _write_tags(self) -> None:
         with self._cond:

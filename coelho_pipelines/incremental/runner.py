@@ -144,7 +144,7 @@ class LearnerRun:
         return Learner(self.spec, loaded.bundle, loaded.progress), loaded.info
 
     def run(self) -> RunSummary:
-        from coelho_pipelines.incremental.consumer import TopicReader, consumer_group
+        from coelho_pipelines.incremental.consumer import LagMonitor, TopicReader, consumer_group
 
         s = self.settings
         store = SnapshotStore(self.endpoints.mlflow_tracking_uri, self.spec, s.experiment)
@@ -164,8 +164,16 @@ class LearnerRun:
             start_offsets=dict(learner.progress.offsets),
         )
         state = _LoopState(run_id=run_id, resumed_from=resumed_from)
+        lag = LagMonitor(
+            self.endpoints.bootstrap_servers,
+            reader.topic,
+            learner.progress.offsets,
+            telemetry.LEARNER_LAG.labels(self.uc).set,
+            LAG_EVERY_SECONDS,
+        )
         publisher.start()
         recorder.start()
+        lag.start()
         telemetry.LEARNER_RUNNING.labels(self.uc).set(1)
         publisher.offer_status(
             state=live_store.LIVE,
@@ -185,6 +193,7 @@ class LearnerRun:
                 self._finish(learner, reader, publisher, recorder, capturer, state, reason)
             finally:
                 telemetry.LEARNER_RUNNING.labels(self.uc).set(0)
+                lag.stop()
                 reader.close()
                 publisher.close()
                 recorder.close()
@@ -304,7 +313,7 @@ class LearnerRun:
         st: _LoopState,
         now: float,
     ) -> None:
-        """Once a second: throughput, lag, Redis metrics, durable snapshots."""
+        """Once a second: throughput, Redis metrics, durable snapshots."""
         progress = learner.progress
         elapsed = now - st.tick_at if st.tick_at else 0.0
         learned = progress.events_learned - st.tick_events
@@ -316,12 +325,6 @@ class LearnerRun:
         if progress.events_learned != st.light_events:
             publisher.offer_light(self._light_payload(learner, live_store.LIVE))
             st.light_events = progress.events_learned
-        if now - st.lag_at >= LAG_EVERY_SECONDS:
-            st.lag_at = now
-            try:
-                telemetry.LEARNER_LAG.labels(self.uc).set(reader.lag(progress.offsets))
-            except Exception:  # noqa: BLE001 - lag is informative only
-                telemetry.LEARNER_ERRORS.labels(self.uc, "kafka").inc()
         self._durable(reader, publisher, recorder, st)
 
     def _durable(
@@ -492,7 +495,6 @@ class _LoopState:
     tick_at: float = 0.0
     tick_events: int = 0
     light_events: int = -1
-    lag_at: float = 0.0
     publish_at: float = -1e9
     publish_events: int = 0
     snapshot_events: int = 0

@@ -285,3 +285,29 @@ def test_metric_set_skips_values_outside_a_metric_domain() -> None:
     assert metrics.skipped == {"RMSLE": 1}
     assert metrics.values()["MAE"] == 105.0
     assert metrics.values()["RMSLE"] is None or math.isfinite(metrics.values()["RMSLE"])
+
+
+def test_histogram_rocauc_equals_river_rocauc_with_updates_and_reverts() -> None:
+    import random
+
+    from river import metrics
+
+    from coelho_pipelines.incremental.metrics import HistogramROCAUC
+
+    rng = random.Random(3)
+    ours, river = HistogramROCAUC(50, pos_val=1), metrics.ROCAUC(n_thresholds=50, pos_val=1)
+    seen = []
+    for i in range(2000):
+        y = int(rng.random() < 0.2)
+        p = min(1.0, max(0.0, rng.gauss(0.6 if y else 0.35, 0.25)))
+        y_pred = {0: 1 - p, 1: p} if i % 2 else p
+        for metric in (ours, river):
+            metric.update(y, y_pred)
+        seen.append((y, y_pred))
+        if i % 7 == 0:
+            old = seen.pop(0)
+            for metric in (ours, river):
+                metric.revert(*old)
+        if i % 250 == 0:
+            assert ours.get() == river.get()
+    assert ours.get() == river.get() and 0.6 < ours.get() < 0.95

@@ -1,0 +1,397 @@
+"""Incremental learner benchmark: learner vs. bare River loop, publish cost vs. model size,
+event-to-Redis latency.
+
+    .venv/bin/python bench/incremental.py [--events tfd=4000,eta=2000,ecci=20000]
+        [--sizes 500,2000,5000,10000] [--latency-seconds 30] [--skip throughput,size,latency]
+
+Starts a private Kafka, Redis and MLflow (as `coelho up` does) on free ports in a temp dir.
+Every figure is measured side by side in this one run.
+
+1. Throughput, per use case: the learner (Kafka consume over 3 partitions, JSON decode and
+   validation, features, predict, every River metric, drift detector, learn, live-model
+   captures and Redis/MLflow publishing) vs. the bare River predict-then-learn loop over
+   the same pre-parsed feature dicts, timed before and after the learner (their mean is
+   the reference). Target: >= 0.8x (stretch 0.9x).
+2. Publish cost vs. model size (eta ARFRegressor grown to each size): bytes, inline
+   pickle+sign, fork capture (time the learning thread is blocked, and until the copy is
+   written), Redis write, learning slowdown while a capture child runs, and the share of
+   learning time publishing costs at the default schedule. Target: <= 10% at every size.
+3. Event-to-Redis latency: tfd events produced at a steady rate while the learner runs at
+   the live tail; for each event, the time until a live model that learned it is in Redis.
+   Target: <= 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import pickle
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from coelho_pipelines.incremental import live_store  # noqa: E402
+from coelho_pipelines.incremental.capture import Capturer  # noqa: E402
+from coelho_pipelines.incremental.features import FeaturePipeline  # noqa: E402
+from coelho_pipelines.incremental.learner import Learner, Record  # noqa: E402
+from coelho_pipelines.incremental.runner import (  # noqa: E402
+    Endpoints,
+    LearnerRun,
+    LearnerSettings,
+    RunHooks,
+)
+from coelho_pipelines.use_cases import get_spec  # noqa: E402
+from coelho_pipelines.use_cases.spec import UseCaseSpec  # noqa: E402
+
+DEFAULT_EVENTS = "tfd=4000,eta=2000,ecci=20000"
+PUBLISH_INTERVAL = LearnerSettings().publish_interval_seconds
+BUDGET = LearnerSettings().publish_budget
+
+
+@contextlib.contextmanager
+def services() -> Iterator[Endpoints]:
+    from coelho_pipelines.platform import Platform, free_port
+
+    home = Path(tempfile.mkdtemp(prefix="coelho-bench-"))
+    keys = ("kafka", "kafka_controller", "redis", "mlflow", "dagster", "api", "producers")
+    platform = Platform(
+        home,
+        ports={k: free_port() for k in keys},
+        kafka_lib=ROOT / ".coelho" / "lib" / "kafka",
+        project_dir=ROOT,
+        tie_to_parent=True,
+    )
+    try:
+        for name in ("kafka", "redis", "mlflow"):
+            platform.start(name)
+        yield Endpoints(
+            bootstrap_servers=f"127.0.0.1:{platform.ports['kafka']}",
+            redis_url=f"redis://127.0.0.1:{platform.ports['redis']}/0",
+            mlflow_tracking_uri=f"http://127.0.0.1:{platform.ports['mlflow']}",
+        )
+    finally:
+        platform.down(report=lambda _line: None)
+
+
+def new_topic(bootstrap: str) -> str:
+    from coelho_pipelines.platform.kafka import ensure_topics
+
+    topic = f"bench_learner_{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, [topic], partitions=3)
+    return topic
+
+
+def produce(bootstrap: str, topic: str, spec: UseCaseSpec, events: list[dict]) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    for event in events:
+        while True:
+            try:
+                producer.produce(
+                    topic, json.dumps(event).encode(), str(event[spec.key_field]).encode()
+                )
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush(120)
+
+
+def isolated(topic: str, **overrides: object) -> LearnerSettings:
+    name = uuid.uuid4().hex[:8]
+    values: dict[str, object] = {
+        "topic": topic,
+        "experiment": f"bench {name}",
+        "redis_namespace": f"bench-{name}",
+        "consumer_group": f"bench-{name}",
+        "idle_timeout_seconds": 5.0,
+        "max_duration_seconds": 1800.0,
+    }
+    return LearnerSettings(**(values | overrides))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- 1. throughput
+
+
+@dataclasses.dataclass
+class Timing:
+    events: int
+    wall: float
+    cpu: float  # CPU time of this process (all its threads), not of services or children
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.wall
+
+    @property
+    def cpu_rate(self) -> float:
+        return self.events / self.cpu
+
+
+def bare_loop(spec: UseCaseSpec, events: list[dict]) -> Timing:
+    """River alone: predict then learn on pre-parsed feature dicts."""
+    features = FeaturePipeline(spec)
+    dataset = [(features.learn_transform(e), spec.label(e)) for e in events]
+    model = spec.river_model()
+    wall, cpu = time.perf_counter(), time.process_time()
+    if spec.task == "classification":
+        for x, y in dataset:
+            model.predict_proba_one(x)
+            model.learn_one(x, y)
+    elif spec.task == "regression":
+        for x, y in dataset:
+            model.predict_one(x)
+            model.learn_one(x, y)
+    else:
+        for x, _ in dataset:
+            model.predict_one(x)
+            model.learn_one(x)
+    return Timing(len(dataset), time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def learner_throughput(spec: UseCaseSpec, ends: Endpoints, events: list[dict]) -> dict:
+    """The learner from Kafka, timed from its first learned event to its last one."""
+    topic = new_topic(ends.bootstrap_servers)
+    produce(ends.bootstrap_servers, topic, spec, events)
+    stamps: dict[str, float] = {}
+
+    def on_step(_step, learner) -> None:  # noqa: ANN001
+        if "wall" not in stamps:
+            stamps["wall"], stamps["cpu"] = time.perf_counter(), time.process_time()
+        stamps["last_wall"], stamps["last_cpu"] = time.perf_counter(), time.process_time()
+
+    run = LearnerRun(
+        spec, ends, isolated(topic, until_events=len(events)), hooks=RunHooks(on_step=on_step)
+    )
+    summary = run.run()
+    timing = Timing(
+        summary.events_learned - 1,
+        stamps["last_wall"] - stamps["wall"],
+        stamps["last_cpu"] - stamps["cpu"],
+    )
+    return {
+        "timing": timing,
+        "capture_share": summary.capture_blocking_seconds / timing.wall,
+        "captures": summary.captures,
+        "publishes": len(run.publisher.published) if run.publisher else 0,
+    }
+
+
+def throughput(ends: Endpoints, counts: dict[str, int], rounds: int) -> list[str]:
+    """Learner runs interleaved with bare loops; each learner run is compared with the mean
+    of the bare loops just before and after it (the machine's load drifts)."""
+    lines = [
+        "1. throughput: learner (Kafka -> Redis/MLflow) vs bare River loop on the same events",
+        "   use case  events   bare ev/s  learner ev/s  ratio (wall)  ratio (CPU)  "
+        "captures  blocking",
+    ]
+    for key, n in counts.items():
+        spec = get_spec(key)
+        events = list(_take(spec.generator(seed=42), n))
+        bare = [bare_loop(spec, events)]
+        runs = []
+        for _ in range(rounds):
+            runs.append(learner_throughput(spec, ends, events))
+            bare.append(bare_loop(spec, events))
+        for i, run in enumerate(runs):
+            around = bare[i : i + 2]
+            bare_rate = sum(t.rate for t in around) / 2
+            bare_cpu = sum(t.cpu_rate for t in around) / 2
+            timing = run["timing"]
+            lines.append(
+                f"   {key:8s}  {n:6d}   {bare_rate:9.0f}  {timing.rate:12.0f}  "
+                f"{timing.rate / bare_rate:11.2f}x  {timing.cpu_rate / bare_cpu:10.2f}x  "
+                f"{run['captures']:8d}  {run['capture_share']:7.1%}"
+            )
+    lines.append(
+        "   (CPU: this process's CPU time, all threads; capture children and the Kafka/"
+        "Redis/MLflow servers excluded)"
+    )
+    return lines
+
+
+def _take(iterator, n: int):  # noqa: ANN001, ANN202
+    for _, item in zip(range(n), iterator, strict=False):
+        yield item
+
+
+# ---------------------------------------------------------------- 2. size
+
+
+def _learn_rate(learner: Learner, records: list[Record]) -> float:
+    started = time.perf_counter()
+    learner.learn_many(records)
+    return len(records) / (time.perf_counter() - started)
+
+
+def publish_cost(ends: Endpoints, sizes: list[int]) -> list[str]:
+    import redis
+
+    from coelho_pipelines import signing
+
+    spec = get_spec("eta")
+    client = redis.Redis.from_url(ends.redis_url)
+    keys = live_store.Keys("eta", f"bench-size-{uuid.uuid4().hex[:6]}")
+    total = max(sizes) + 1200
+    events = [json.dumps(e).encode() for e in _take(spec.generator(seed=7), total)]
+    learner = Learner(spec)
+    fork, inline = Capturer("fork"), Capturer("inline")
+    lines = [
+        "2. publish cost vs model size (eta ARFRegressor; learning thread share at a "
+        f"{PUBLISH_INTERVAL:.0f} s interval)",
+        "   events   bytes      inline pickle  fork blocks  fork done  redis SET  "
+        "slowdown during child  share(fork)  share(inline)",
+    ]
+    done = 0
+    for size in sizes:
+        learner.learn_many(Record(v, 0, i) for i, v in enumerate(events[done:size], done))
+        done = size
+        t0 = time.perf_counter()
+        blob = signing.sign(pickle.dumps(learner.bundle, protocol=pickle.HIGHEST_PROTOCOL))
+        pickle_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        live_store.publish_model(client, keys, blob)
+        redis_seconds = time.perf_counter() - t0
+        probe = [Record(v, 0, i) for i, v in enumerate(events[done : done + 300], done)]
+        quiet = _learn_rate(_clone(learner), probe)
+        clone = _clone(learner)
+        capture = fork.capture(clone.bundle, clone.progress, snapshot=False)
+        busy = _learn_rate(clone, probe)
+        capture.wait()
+        fork_done = capture.finished - capture.started
+        slowdown = 1 - busy / quiet
+        capture.retain()
+        capture.release()
+        inline_capture = inline.capture(learner.bundle, learner.progress, snapshot=False)
+        inline_capture.retain()
+        inline_capture.release()
+        # Publishing's share of learning time at the default schedule: the learning
+        # thread pays the fork (or the inline pickle) once per interval; the adaptive
+        # interval stretches when a publish would cost more than the budget.
+        interval_fork = max(PUBLISH_INTERVAL, capture.blocking_seconds / BUDGET)
+        interval_inline = max(PUBLISH_INTERVAL, inline_capture.blocking_seconds / BUDGET)
+        child_cost = slowdown * min(fork_done, interval_fork)
+        share_fork = (capture.blocking_seconds + child_cost) / interval_fork
+        share_inline = inline_capture.blocking_seconds / interval_inline
+        lines.append(
+            f"   {size:6d}  {len(blob) / 2**20:6.1f} MB   {pickle_seconds:8.3f} s   "
+            f"{capture.blocking_seconds * 1000:7.1f} ms  {fork_done:6.2f} s  "
+            f"{redis_seconds * 1000:6.1f} ms   {slowdown:8.1%}              "
+            f"{share_fork:7.1%}      {share_inline:6.1%} (every {interval_inline:.1f} s)"
+        )
+    fork.close()
+    inline.close()
+    return lines
+
+
+def _clone(learner: Learner) -> Learner:
+    bundle = pickle.loads(pickle.dumps(learner.bundle))
+    return Learner(learner.spec, bundle, pickle.loads(pickle.dumps(learner.progress)))
+
+
+# ---------------------------------------------------------------- 3. latency
+
+
+def latency(ends: Endpoints, seconds: float, rate: float) -> list[str]:
+    import redis
+    from confluent_kafka import Producer
+
+    spec = get_spec("tfd")
+    topic = new_topic(ends.bootstrap_servers)
+    settings = isolated(topic, idle_timeout_seconds=seconds + 30)
+    # Warm start: some history so the model is not trivially small.
+    history = list(_take(spec.generator(seed=3), 2000))
+    produce(ends.bootstrap_servers, topic, spec, history)
+    stop = threading.Event()
+    run = LearnerRun(spec, ends, settings, hooks=RunHooks(should_stop=stop.is_set))
+    worker = threading.Thread(target=run.run, name="bench-learner")
+    worker.start()
+    client = redis.Redis.from_url(ends.redis_url)
+    status = live_store.Keys("tfd", settings.redis_namespace).status
+
+    def model_events() -> int:
+        value = client.hget(status, "model_events")
+        return int(value) if value else 0
+
+    deadline = time.monotonic() + 300
+    while model_events() < len(history) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    producer = Producer({"bootstrap.servers": ends.bootstrap_servers, "linger.ms": 0})
+    live = list(_take(spec.generator(seed=4), int(seconds * rate)))
+    sent: list[float] = []
+    seen: list[float | None] = [None] * len(live)
+    start = time.monotonic()
+    next_check = 0
+    for i, event in enumerate(live):
+        while time.monotonic() < start + i / rate:
+            next_check = _record(model_events(), len(history), seen, next_check)
+            time.sleep(0.02)
+        producer.produce(topic, json.dumps(event).encode(), str(event["user_id"]).encode())
+        producer.poll(0)
+        sent.append(time.monotonic())
+    producer.flush(30)
+    deadline = time.monotonic() + 60
+    while next_check < len(live) and time.monotonic() < deadline:
+        next_check = _record(model_events(), len(history), seen, next_check)
+        time.sleep(0.02)
+    stop.set()
+    worker.join(120)
+    delays = sorted(s - t for s, t in zip(seen, sent, strict=True) if s is not None)
+    if not delays:
+        return ["3. event-to-Redis latency: no event reached Redis"]
+    p = lambda q: delays[min(len(delays) - 1, int(q * len(delays)))]  # noqa: E731
+    return [
+        f"3. event-to-Redis latency (tfd, {rate:.0f} events/s for {seconds:.0f} s, "
+        f"{len(delays)}/{len(live)} events reflected): p50 {p(0.5):.2f} s, "
+        f"p95 {p(0.95):.2f} s, max {delays[-1]:.2f} s (target <= 10 s)"
+    ]
+
+
+def _record(model_events: int, offset: int, seen: list, next_check: int) -> int:
+    now = time.monotonic()
+    while next_check < len(seen) and model_events - offset > next_check:
+        seen[next_check] = now
+        next_check += 1
+    return next_check
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", default=DEFAULT_EVENTS)
+    parser.add_argument("--sizes", default="500,2000,5000,10000")
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--latency-rate", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=2, help="learner runs per use case")
+    parser.add_argument("--skip", default="", help="comma list of throughput,size,latency")
+    args = parser.parse_args()
+    counts = {k: int(v) for k, v in (item.split("=") for item in args.events.split(","))}
+    skip = set(filter(None, args.skip.split(",")))
+    lines: list[str] = []
+    with services() as ends:
+        if "throughput" not in skip:
+            lines += throughput(ends, counts, args.rounds)
+            print("\n".join(lines), flush=True)
+        if "size" not in skip:
+            part = publish_cost(ends, [int(s) for s in args.sizes.split(",")])
+            print("\n".join(part), flush=True)
+            lines += part
+        if "latency" not in skip:
+            part = latency(ends, args.latency_seconds, args.latency_rate)
+            print("\n".join(part), flush=True)
+            lines += part
+    print("\n--- summary ---\n" + "\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
