@@ -25,7 +25,7 @@ from coelho_pipelines.batch.lineage import (
     TRAINING_SET,
     asset_key,
     daily_partitions,
-    latest_metadata,
+    upstream_metadata,
 )
 from coelho_pipelines.ingestion.assets import raw_events_key
 from coelho_pipelines.resources import LakehouseResource, MlflowResource
@@ -285,7 +285,7 @@ def build_model_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         from coelho_pipelines.batch.training import train_and_log
 
-        upstream = latest_metadata(context.instance, asset_key(spec, TRAINING_SET))
+        upstream = upstream_metadata(context, spec, TRAINING_SET)
         version = int(upstream["delta_version"])
         splits = _load_splits(spec, lakehouse, version)
         logged = train_and_log(
@@ -326,7 +326,7 @@ def build_evaluation_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
         from coelho_pipelines.batch import registry
         from coelho_pipelines.batch.evaluation import baselines, evaluate, metrics_markdown
 
-        upstream = latest_metadata(context.instance, asset_key(spec, BATCH_MODEL))
+        upstream = upstream_metadata(context, spec, BATCH_MODEL)
         version = int(upstream["training_set_version"])
         splits = _load_splits(spec, lakehouse, version)
         model = registry.load_model(mlflow.tracking_uri, str(upstream["model_uri"]))
@@ -372,7 +372,7 @@ def build_visualizations_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         from coelho_pipelines.batch.visuals import plot_data, render_and_log
 
-        upstream = latest_metadata(context.instance, asset_key(spec, BATCH_MODEL))
+        upstream = upstream_metadata(context, spec, BATCH_MODEL)
         version = int(upstream["training_set_version"])
         splits = _load_splits(spec, lakehouse, version)
         data = plot_data(spec, splits, upstream, config, lakehouse, mlflow)
@@ -421,7 +421,7 @@ def build_champion_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
         from coelho_pipelines.batch import registry
         from coelho_pipelines.batch.champion import compare_with_champion
 
-        evaluation = latest_metadata(context.instance, asset_key(spec, BATCH_EVALUATION))
+        evaluation = upstream_metadata(context, spec, BATCH_EVALUATION)
         splits = _load_splits(spec, lakehouse, int(evaluation["training_set_version"]))
         run_id = str(evaluation["run_id"])
         candidate = evaluation.get(spec.batch_primary.name)

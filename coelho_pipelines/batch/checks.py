@@ -16,7 +16,7 @@ from coelho_pipelines.batch.lineage import (
     BATCH_EVALUATION,
     TRAINING_SET,
     asset_key,
-    latest_metadata,
+    upstream_metadata,
 )
 from coelho_pipelines.resources import LakehouseResource, MlflowResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
@@ -62,7 +62,7 @@ def build_batch_checks(spec: UseCaseSpec) -> list[dg.AssetChecksDefinition]:
     def split_is_sound(
         context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource
     ) -> dg.AssetCheckResult:
-        metadata = latest_metadata(context.instance, asset_key(spec, TRAINING_SET))
+        metadata = upstream_metadata(context, spec, TRAINING_SET)
         uri = lakehouse.table_uri(ts.training_set_table_name(spec))
         splits = ts.read_splits(
             uri, int(metadata["delta_version"]), lakehouse.storage_options, spec.time_field
@@ -89,7 +89,7 @@ def build_batch_checks(spec: UseCaseSpec) -> list[dg.AssetChecksDefinition]:
     ) -> dg.AssetCheckResult:
         from coelho_pipelines.batch.champion import compare_with_champion
 
-        evaluation = latest_metadata(context.instance, asset_key(spec, BATCH_EVALUATION))
+        evaluation = upstream_metadata(context, spec, BATCH_EVALUATION)
         uri = lakehouse.table_uri(ts.training_set_table_name(spec))
         test = ts.read_splits(
             uri, int(evaluation["training_set_version"]), lakehouse.storage_options,

@@ -51,13 +51,29 @@ def daily_partitions() -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=start_date(), timezone="UTC", end_offset=1)
 
 
-def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, Any]:
-    """Plain values of the latest materialization's metadata of `key` (Failure if none)."""
-    event = instance.get_latest_materialization_event(key)
-    materialization = None if event is None else event.asset_materialization
+def latest_metadata(
+    instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str | None = None
+) -> dict[str, Any]:
+    """Plain values of the metadata of `key`'s materialization in run `run_id` if it has one,
+    else of its latest materialization (Failure if none). Preferring the current run keeps two
+    concurrent trainings from reading each other's upstream."""
+    materialization = None
+    if run_id is not None:
+        for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+            event = record.asset_materialization
+            if event is not None and event.asset_key == key:
+                materialization = event
+    if materialization is None:
+        latest = instance.get_latest_materialization_event(key)
+        materialization = None if latest is None else latest.asset_materialization
     if materialization is None:
         raise dg.Failure(
             description=f"{key.to_user_string()} has not been materialized yet; "
             "materialize it first (or run the whole batch training job)."
         )
     return {name: value.value for name, value in materialization.metadata.items()}
+
+
+def upstream_metadata(context: Any, spec: UseCaseSpec, name: str) -> dict[str, Any]:
+    """`latest_metadata` of the use case's asset `name`, preferring the current run."""
+    return latest_metadata(context.instance, asset_key(spec, name), context.run.run_id)

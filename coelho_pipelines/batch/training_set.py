@@ -79,8 +79,9 @@ class Selection:
 
 
 def training_set_sql(spec: UseCaseSpec, source: str = "features") -> str:
-    """Rows of `source` in the window, sampled, capped to the newest `$max_rows`, then numbered
-    in time order and assigned to train / validation / test."""
+    """Rows of `source` in the window and sample, the newest `$max_rows` of them, assigned by
+    time order to train / validation / test. One window sort on integer keys (event time in
+    microseconds, equal times ordered by the id's hash); rows come out unordered."""
     time, key = quote(spec.time_field), quote(spec.id_field)
     return f"""
 WITH windowed AS (
@@ -88,19 +89,17 @@ WITH windowed AS (
     WHERE {quote(PARTITION_COLUMN)} BETWEEN $start AND $end
       AND hash({key} || $seed) % 10000 < $sample_per_10k
 ),
-newest AS (
-    SELECT * FROM windowed ORDER BY {time} DESC, {key} DESC LIMIT $max_rows
-),
-numbered AS (
-    SELECT *, row_number() OVER (ORDER BY {time}, {key}) AS _rn, count(*) OVER () AS _n
-    FROM newest
+total AS (SELECT least(count(*), $max_rows) AS _n FROM windowed),
+ranked AS (
+    SELECT *, row_number() OVER (ORDER BY epoch_us({time}) DESC, hash({key}) DESC) AS _newest
+    FROM windowed
 )
-SELECT * EXCLUDE (_rn, _n),
-       CASE WHEN _rn <= floor(_n * $train) THEN 'train'
-            WHEN _rn <= floor(_n * ($train + $validation)) THEN 'validation'
+SELECT * EXCLUDE (_newest, _n),
+       CASE WHEN _n - _newest + 1 <= floor(_n * $train) THEN 'train'
+            WHEN _n - _newest + 1 <= floor(_n * ($train + $validation)) THEN 'validation'
             ELSE 'test' END AS {SPLIT_COLUMN}
-FROM numbered
-ORDER BY _rn
+FROM ranked, total
+WHERE _newest <= _n
 """
 
 
