@@ -1,7 +1,8 @@
 """A model cache that loads once per version, off the event loop, one loader per key at a time.
 
-A cached model is trusted for `max_age` seconds; after that the next request probes its version
-(cheap: a Redis counter, an MLflow alias) and reloads only if the version changed. Probing and
+A cached model (or the fact that there is none) is trusted for `max_age` seconds; after that the
+next request probes its version (cheap: a Redis counter, an MLflow alias) and reloads only if
+the version changed. Probing and
 loading run in worker threads; a per-key lock makes concurrent requests share one load, and
 requests that arrive while a fresh check is under way keep using the model they have.
 """
@@ -36,6 +37,7 @@ class ModelCache:
 
     def __init__(self, max_entries: int = 32) -> None:
         self._entries: OrderedDict[Hashable, CachedModel] = OrderedDict()
+        self._absent: dict[Hashable, float] = {}  # key -> when a probe last found no model
         self._locks: dict[Hashable, asyncio.Lock] = {}
         self._max_entries = max_entries
         self.loads = 0
@@ -77,6 +79,9 @@ class ModelCache:
         entry = self._entries.get(key)
         if entry is not None and time.monotonic() - entry.checked_at < max_age:
             return self._hit(key, entry, use_case, source)
+        absent_since = self._absent.get(key)
+        if absent_since is not None and time.monotonic() - absent_since < max_age:
+            return None  # known to be missing: no probe until max_age passes
         lock = self._lock(key)
         if entry is not None and lock.locked():
             return self._hit(key, entry, use_case, source)
@@ -87,7 +92,9 @@ class ModelCache:
             version = await asyncio.to_thread(probe)
             if version is None:
                 self._entries.pop(key, None)
+                self._absent[key] = time.monotonic()
                 return None
+            self._absent.pop(key, None)
             if entry is not None and entry.version == version:
                 entry.checked_at = time.monotonic()
                 return self._hit(key, entry, use_case, source)

@@ -23,7 +23,8 @@ RUN_ID = Path(
 )
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
+    # async: FastAPI would run a plain `def` dependency in a worker thread on every request.
     return request.app.state.services
 
 

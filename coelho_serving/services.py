@@ -22,6 +22,7 @@ from fastapi import HTTPException
 from coelho_pipelines import telemetry
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 from coelho_serving import schemas
+from coelho_serving.batching import MicroBatcher
 from coelho_serving.cache import CachedModel, ModelCache
 from coelho_serving.config import ServingConfig
 from coelho_serving.health import (
@@ -262,8 +263,16 @@ class IncrementalService:
         live = await self._live(spec)
         if live is not None:
             return live, "live"
+        from coelho_pipelines.incremental.snapshot import SnapshotError
+        from coelho_pipelines.signing import SignatureError
+
         try:
             snap = await self._snapshot(spec)
+        except (SnapshotError, SignatureError) as error:
+            log.error("refusing the %s snapshot from MLflow: %s", spec.key, error)
+            raise HTTPException(
+                503, f"no usable model for {spec.key}: the snapshot was refused ({error})"
+            ) from error
         except Exception as error:
             if _mlflow_unavailable(error):
                 raise unavailable("MLflow (and no live model in Redis)", error) from error
@@ -387,6 +396,7 @@ class BatchService:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.batcher = MicroBatcher()
         self._pngs: dict[tuple[str, str, str], bytes] = {}
 
     async def runs(self, spec: UseCaseSpec) -> dict[str, Any]:
@@ -482,14 +492,18 @@ class BatchService:
         from coelho_pipelines.batch import registry
 
         entry, label = await self._model(spec, run_id)
+        column = "probability" if spec.task == "classification" else "prediction"
+
+        def score(events: Sequence[dict[str, Any]]) -> list[Any]:
+            return registry.predict_frame(entry.model, spec, events)[column].tolist()
+
+        key = (spec.key, label, run_id or entry.version)
         try:
-            frame = registry.predict_frame(entry.model, spec, [event])
+            output = await self.batcher.submit(key, score, event)
         except _MODEL_ERRORS as error:
             telemetry.API_PREDICTION_ERRORS.labels(spec.key, label).inc()
             raise HTTPException(422, f"the model could not score this event: {error}") from error
         telemetry.API_PREDICTIONS.labels(spec.key, label).inc()
-        row = frame.iloc[0]
-        output = row["probability"] if spec.task == "classification" else row["prediction"]
         version = entry.version if run_id is None else run_id
         return schemas.prediction_body(spec, output, "mlflow", version)
 

@@ -146,3 +146,16 @@ def test_redis_down_falls_back_to_snapshot_and_health_says_so(
     assert status.status_code == 503 and "Redis is unavailable" in status.json()["detail"]
     assert batch.status_code == 200
     assert recovered.json()["model_source"] == "live"
+
+
+def test_models_signed_with_another_key_are_refused(
+    stack: Any, trained: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API that does not share the learner's key loads neither the live model nor the
+    snapshot: a clear 503, never an unverified pickle (nor a 500)."""
+    monkeypatch.setenv("COELHO_MODEL_SIGNING_KEY", "not-the-learners-key")
+    with stack.client() as client:
+        response = _predict(client, "incremental", "tfd", trained.events["tfd"][0])
+    assert response.status_code == 503
+    assert "snapshot was refused" in response.json()["detail"]
+    assert "signature" in response.json()["detail"]

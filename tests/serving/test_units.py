@@ -101,6 +101,11 @@ def test_fresh_entries_are_not_probed_and_missing_models_are_none() -> None:
         source.version = None
         assert await _get(cache, source) is None
         assert cache.peek("k") is None
+        probes = source.probes
+        source.version = 5
+        assert await _get(cache, source, max_age=3600) is None  # absence is cached too
+        assert source.probes == probes
+        assert (await _get(cache, source, max_age=0)).model == "model-v5"
 
     asyncio.run(scenario())
 
@@ -249,3 +254,38 @@ def test_serving_imports_no_dagster() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class FakeBatchModel:
+    """A fake batch scorer: doubles numbers, fails on strings, records each call's size."""
+
+    def __init__(self, seconds: float = 0.05) -> None:
+        self.seconds = seconds
+        self.calls: list[int] = []
+
+    def __call__(self, items: list) -> list:
+        self.calls.append(len(items))
+        time.sleep(self.seconds)
+        if any(isinstance(item, str) for item in items):
+            raise ValueError("not a number")
+        return [item * 2 for item in items]
+
+
+def test_micro_batching_coalesces_concurrent_requests_and_isolates_bad_rows() -> None:
+    from coelho_serving.batching import MicroBatcher
+
+    batcher, model = MicroBatcher(max_batch=8), FakeBatchModel()
+
+    async def scenario() -> list:
+        items = [*range(20), "bad"]
+        return await asyncio.gather(
+            *(batcher.submit("m", model, item) for item in items), return_exceptions=True
+        )
+
+    results = asyncio.run(scenario())
+    assert results[:20] == [i * 2 for i in range(20)]
+    assert isinstance(results[20], ValueError)
+    assert max(model.calls) == 8  # bounded batches
+    assert sum(1 for size in model.calls if size > 1) <= 4  # 21 rows in a handful of calls
+    lone = asyncio.run(batcher.submit("m", model, 21))
+    assert lone == 42 and model.calls[-1] == 1

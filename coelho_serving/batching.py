@@ -1,0 +1,75 @@
+"""Opportunistic micro-batching: concurrent predictions for one model share one call.
+
+The batch models predict from a pandas frame, whose per-call cost barely depends on the number
+of rows; scoring one row per request on the event loop would also stall every other request.
+So requests queue per model; one worker thread scores whatever has queued while the previous
+call ran. A lone request waits for nobody (no timer); under load, calls grow to `max_batch`.
+If a call fails, its rows are scored one by one so a bad row only fails its own request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+Predict = Callable[[Sequence[Any]], Sequence[Any]]
+
+
+class MicroBatcher:
+    """`await batcher.submit(key, predict, item)`: `predict(items) -> outputs` runs in a thread."""
+
+    def __init__(self, max_batch: int = 64) -> None:
+        self.max_batch = max_batch
+        self._pending: dict[Hashable, list[tuple[Any, asyncio.Future]]] = {}
+        self._draining: set[Hashable] = set()
+        self.calls = 0
+
+    async def submit(self, key: Hashable, predict: Predict, item: Any) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(key, []).append((item, future))
+        if key not in self._draining:
+            self._draining.add(key)
+            asyncio.create_task(self._drain(key, predict))
+        return await future
+
+    async def _drain(self, key: Hashable, predict: Predict) -> None:
+        try:
+            while self._pending.get(key):
+                queue = self._pending[key]
+                batch, self._pending[key] = queue[: self.max_batch], queue[self.max_batch :]
+                await self._run(predict, batch)
+        except BaseException as error:  # e.g. cancelled at shutdown: nobody waits forever
+            for _, future in self._pending.pop(key, []):
+                _deliver(future, error=RuntimeError(f"prediction abandoned: {error!r}"))
+            raise
+        finally:
+            self._draining.discard(key)
+            if not self._pending.get(key):
+                self._pending.pop(key, None)
+
+    async def _run(self, predict: Predict, batch: list[tuple[Any, asyncio.Future]]) -> None:
+        items = [item for item, _ in batch]
+        self.calls += 1
+        try:
+            outputs = list(await asyncio.to_thread(predict, items))
+            if len(outputs) != len(items):
+                raise RuntimeError(f"{len(outputs)} predictions for {len(items)} rows")
+        except Exception as error:  # noqa: BLE001 - delivered to the waiting requests
+            if len(batch) == 1:
+                _deliver(batch[0][1], error=error)
+                return
+            for one in batch:  # isolate the row that fails
+                await self._run(predict, [one])
+            return
+        for (_, future), output in zip(batch, outputs, strict=False):
+            _deliver(future, result=output)
+
+
+def _deliver(future: asyncio.Future, result: Any = None, error: BaseException | None = None):  # noqa: ANN202
+    if future.done():  # the client went away
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
