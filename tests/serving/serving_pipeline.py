@@ -10,16 +10,11 @@ import uuid
 from typing import Any
 
 # Small but real: CatBoost with 50 iterations, a short k search, small plot samples.
+MODEL_CONFIG = {
+    "catboost": {"iterations": 50, "early_stopping_rounds": 20, "thread_count": 1},
+    "kmeans": {"k_min": 2, "k_max": 4, "n_init": 2, "silhouette_sample_size": 500},
+}
 BATCH_RUN_CONFIG = {
-    "batch_model": {
-        "iterations": 50,
-        "early_stopping_rounds": 20,
-        "thread_count": 1,
-        "k_min": 2,
-        "k_max": 4,
-        "n_init": 2,
-        "silhouette_sample_size": 500,
-    },
     "batch_visualizations": {
         "sample_size": 150,
         "diagnostics_sample_size": 200,
@@ -84,10 +79,11 @@ def train_batch(stack: Any, spec: Any, visualizations: bool = True) -> tuple[str
     if visualizations:
         names.append("batch_visualizations")
     config = {"ops": {}}
+    run_config = {**BATCH_RUN_CONFIG, "batch_model": model_config(spec)}
     for name in names:
         op = assets[name].op.name
-        if name in BATCH_RUN_CONFIG:
-            config["ops"][op] = {"config": BATCH_RUN_CONFIG[name]}
+        if name in run_config:
+            config["ops"][op] = {"config": run_config[name]}
     result = dg.materialize(
         [assets[name] for name in names],
         resources=resources,
@@ -98,6 +94,10 @@ def train_batch(stack: Any, spec: Any, visualizations: bool = True) -> tuple[str
     model = result.asset_materializations_for_node(assets["batch_model"].op.name)[0]
     champion = result.asset_materializations_for_node(assets["champion_model"].op.name)[0]
     return model.metadata["run_id"].value, str(champion.metadata["version"].value)
+
+
+def model_config(spec: Any) -> dict[str, Any]:
+    return MODEL_CONFIG["kmeans" if spec.task == "clustering" else "catboost"]
 
 
 def learn(stack: Any, spec: Any, events: int) -> str:
@@ -136,7 +136,7 @@ def train_extra_run(stack: Any, spec: Any, iterations: int) -> str:
     mlflow = MlflowResource(tracking_uri=stack.mlflow_uri)
     uri = lakehouse.table_uri(ts.training_set_table_name(spec))
     splits = ts.read_splits(uri, None, {}, spec.time_field)
-    params = {**BATCH_RUN_CONFIG["batch_model"], "iterations": iterations}
+    params = {**model_config(spec), "iterations": iterations}
     logged = train_and_log(spec, splits, params, mlflow, None, 0, uri)
     client = mlflow.client()
     for name, value in evaluate(logged.model, splits["test"], spec.label_field).items():
