@@ -69,31 +69,46 @@ class TrainingSetConfig(dg.Config):
         )
 
 
-class BatchModelConfig(dg.Config):
-    """Hyperparameters (USE_CASES.md defaults). CatBoost fields apply to classification and
-    regression, k fields to clustering."""
+def model_config_class(spec: UseCaseSpec) -> type[dg.Config]:
+    """The batch model's Config for the spec's task, defaults from `spec.batch_model_params`."""
+    defaults = dict(spec.batch_model_params)
+    if spec.task == "clustering":
 
-    iterations: int = 1000
-    learning_rate: float = 0.05
-    depth: int = 6
-    l2_leaf_reg: float = 3.0
-    early_stopping_rounds: int = 50
-    seed: int = 42
-    thread_count: int = Field(-1, description="CatBoost threads (-1: all cores).")
-    k_min: int = 2
-    k_max: int = 10
-    n_init: int = 10
-    silhouette_sample_size: int = 5000
+        class KMeansConfig(dg.Config):
+            """KMeans: k searched in k_min..k_max by silhouette on a sample."""
 
-    def params(self, task: str) -> dict[str, Any]:
-        if task == "clustering":
-            return {"k_min": self.k_min, "k_max": self.k_max, "init": "k-means++",
-                    "n_init": self.n_init, "random_state": self.seed,
-                    "silhouette_sample_size": self.silhouette_sample_size}  # fmt: skip
-        return {"iterations": self.iterations, "learning_rate": self.learning_rate,
-                "depth": self.depth, "l2_leaf_reg": self.l2_leaf_reg,
-                "early_stopping_rounds": self.early_stopping_rounds, "random_seed": self.seed,
-                "thread_count": self.thread_count}  # fmt: skip
+            k_min: int = int(defaults.get("k_min", 2))
+            k_max: int = int(defaults.get("k_max", 10))
+            n_init: int = int(defaults.get("n_init", 10))
+            seed: int = int(defaults.get("random_state", 42))
+            silhouette_sample_size: int = int(defaults.get("silhouette_sample_size", 5000))
+
+            def params(self) -> dict[str, Any]:
+                return {"k_min": self.k_min, "k_max": self.k_max,
+                        "init": defaults.get("init", "k-means++"), "n_init": self.n_init,
+                        "random_state": self.seed,
+                        "silhouette_sample_size": self.silhouette_sample_size}  # fmt: skip
+
+        return KMeansConfig
+
+    class CatBoostConfig(dg.Config):
+        """CatBoost: categoricals native, early stopping on the validation split."""
+
+        iterations: int = int(defaults.get("iterations", 1000))
+        learning_rate: float = float(defaults.get("learning_rate", 0.05))
+        depth: int = int(defaults.get("depth", 6))
+        l2_leaf_reg: float = float(defaults.get("l2_leaf_reg", 3.0))
+        early_stopping_rounds: int = int(defaults.get("early_stopping_rounds", 50))
+        seed: int = int(defaults.get("random_seed", 42))
+        thread_count: int = Field(-1, description="CatBoost threads (-1: all cores).")
+
+        def params(self) -> dict[str, Any]:
+            return {"iterations": self.iterations, "learning_rate": self.learning_rate,
+                    "depth": self.depth, "l2_leaf_reg": self.l2_leaf_reg,
+                    "early_stopping_rounds": self.early_stopping_rounds,
+                    "random_seed": self.seed, "thread_count": self.thread_count}  # fmt: skip
+
+    return CatBoostConfig
 
 
 class VisualizationConfig(dg.Config):
@@ -187,7 +202,8 @@ def _features_asset(spec: UseCaseSpec, table_name: str) -> dg.AssetsDefinition:
         ).df()
         context.log.info(f"{table.num_rows} feature rows for {start}..{end} -> {uri} v{version}")
         metadata: dict[str, Any] = {
-            "dagster/row_count": table.num_rows,
+            # A ranged (backfill) run records this one result for each of its partitions.
+            ("dagster/row_count" if start == end else "rows_in_run"): table.num_rows,
             "date_range": f"{start}..{end}",
             "table_uri": uri,
             "delta_version": version,
@@ -269,6 +285,8 @@ def _require_enough(spec: UseCaseSpec, table: Any, summary: dict[str, dict[str, 
 
 
 def build_model_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
+    ModelConfig = model_config_class(spec)  # noqa: N806 - a class
+
     @dg.asset(
         key=asset_key(spec, BATCH_MODEL),
         deps=[asset_key(spec, TRAINING_SET)],
@@ -279,7 +297,7 @@ def build_model_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
     )
     def batch_model(
         context: dg.AssetExecutionContext,
-        config: BatchModelConfig,
+        config: ModelConfig,
         lakehouse: LakehouseResource,
         mlflow: MlflowResource,
     ) -> dg.MaterializeResult:
@@ -289,7 +307,7 @@ def build_model_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
         version = int(upstream["delta_version"])
         splits = _load_splits(spec, lakehouse, version)
         logged = train_and_log(
-            spec, splits, config.params(spec.task), mlflow, context.run.run_id, version,
+            spec, splits, config.params(), mlflow, context.run.run_id, version,
             str(upstream.get("table_uri", "")),
         )  # fmt: skip
         context.log.info(f"MLflow run {logged.run_id}: {logged.model_uri}")

@@ -65,7 +65,7 @@ def train_and_log(
     layout = FeatureLayout.of(spec.features)
     trained = batch_model.train(
         spec.task, spec.key, layout, splits["train"], splits["validation"], spec.label_field,
-        params,
+        params, spec.batch_model,
     )  # fmt: skip
     experiment_id = mlflow_resource.activate(spec.experiment)
     time_field = spec.time_field

@@ -99,19 +99,23 @@ def train(
     validation_frame: pd.DataFrame,
     label: str | None,
     params: Mapping[str, Any],
+    factory: Any = None,
 ) -> TrainedModel:
     """Fit the use case's batch model: CatBoost with early stopping on the validation split,
-    or KMeans with k chosen by silhouette on a sample of the validation split."""
+    or KMeans with k chosen by silhouette on a sample of the validation split. `factory` is the
+    spec's `batch_model` (CatBoost params, or `n_clusters` + KMeans params)."""
     started = time.perf_counter()
     if task == "clustering":
         settings = kmeans_params(params)
-        pipeline, trials = search_kmeans(layout, train_frame, validation_frame, **settings)
+        pipeline, trials = search_kmeans(
+            layout, train_frame, validation_frame, factory=factory, **settings
+        )
         k = int(pipeline[-1].n_clusters)
         info = {"n_clusters": k, "k_search": {t.k: t.silhouette for t in trials}}
         model = CoelhoBatchModel(pipeline, task, layout, use_case)
         return TrainedModel(model, settings, info, trials, time.perf_counter() - started)
     settings = catboost_params(params)
-    estimator = make_estimator(task, layout, settings)
+    estimator = make_estimator(task, layout, settings, factory)
     estimator.fit(
         train_frame[list(layout.order)],
         train_frame[label],

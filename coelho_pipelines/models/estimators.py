@@ -9,6 +9,7 @@ with sklearn's model selection tools (learning and validation curves, cross-vali
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,7 @@ class _CatBoostEstimator(BaseEstimator):
         early_stopping_rounds: int = 50,
         random_seed: int = 42,
         thread_count: int = -1,
+        factory: Callable[..., Any] | None = None,
     ):
         self.numeric = numeric
         self.categorical = categorical
@@ -74,6 +76,7 @@ class _CatBoostEstimator(BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.random_seed = random_seed
         self.thread_count = thread_count
+        self.factory = factory
 
     _factory = staticmethod(mf.catboost_classifier)
 
@@ -97,7 +100,7 @@ class _CatBoostEstimator(BaseEstimator):
     def fit(self, X: pd.DataFrame, y: Any, eval_set: tuple[pd.DataFrame, Any] | None = None):  # noqa: N803
         """Fit; `eval_set=(X_val, y_val)` enables early stopping (and best-iteration pick)."""
         layout = self.layout
-        model = self._factory(**self._params())
+        model = (self.factory or self._factory)(**self._params())
         fit_kwargs: dict[str, Any] = {"cat_features": list(layout.categorical)}
         if eval_set is not None and len(eval_set[0]) > 0:
             fit_kwargs["eval_set"] = (layout.normalize(eval_set[0]), np.asarray(eval_set[1]))
@@ -167,10 +170,15 @@ def encoder(layout: FeatureLayout) -> Pipeline:
     )
 
 
-def kmeans_pipeline(layout: FeatureLayout, n_clusters: int, **params: Any) -> Pipeline:
+def kmeans_pipeline(
+    layout: FeatureLayout,
+    n_clusters: int,
+    factory: Callable[..., Any] | None = None,
+    **params: Any,
+) -> Pipeline:
     """Encoder followed by KMeans (k-means++, n_init and seed from the spec)."""
     steps = encoder(layout).steps
-    return Pipeline([*steps, ("cluster", mf.kmeans(n_clusters, **params))])
+    return Pipeline([*steps, ("cluster", (factory or mf.kmeans)(n_clusters, **params))])
 
 
 @dataclass(frozen=True)
@@ -194,6 +202,7 @@ def search_kmeans(
     k_min: int = 2,
     k_max: int = 10,
     silhouette_sample_size: int = 5000,
+    factory: Callable[..., Any] | None = None,
     **params: Any,
 ) -> tuple[Pipeline, list[KTrial]]:
     """KMeans for every k in k_min..k_max on `train`; the best silhouette on a sample of
@@ -212,7 +221,7 @@ def search_kmeans(
     with threadpool_limits(limits=1, user_api="openmp"):
         for k in range(k_min, upper + 1):
             started = time.perf_counter()
-            model = mf.kmeans(k, **params).fit(x_train)
+            model = (factory or mf.kmeans)(k, **params).fit(x_train)
             seconds = time.perf_counter() - started
             labels = model.predict(x_sample)
             score = silhouette_score(x_sample, labels) if len(set(labels)) > 1 else -1.0
@@ -222,11 +231,21 @@ def search_kmeans(
     return pipeline, [trial for trial, _ in trials]
 
 
-def make_estimator(task: str, layout: FeatureLayout, params: dict[str, Any]) -> Any:
-    """An unfitted estimator for `task` (KMeans needs `n_clusters` in params)."""
+def make_estimator(
+    task: str,
+    layout: FeatureLayout,
+    params: dict[str, Any],
+    factory: Callable[..., Any] | None = None,
+) -> Any:
+    """An unfitted estimator for `task` (KMeans needs `n_clusters` in params). `factory` is the
+    spec's batch model factory (default: the model_factories one for the task)."""
     if task == "classification":
-        return CatBoostClassifierEstimator(layout.numeric, layout.categorical, **params)
+        return CatBoostClassifierEstimator(
+            layout.numeric, layout.categorical, **params, factory=factory
+        )
     if task == "regression":
-        return CatBoostRegressorEstimator(layout.numeric, layout.categorical, **params)
+        return CatBoostRegressorEstimator(
+            layout.numeric, layout.categorical, **params, factory=factory
+        )
     params = dict(params)
-    return kmeans_pipeline(layout, params.pop("n_clusters"), **params)
+    return kmeans_pipeline(layout, params.pop("n_clusters"), factory, **params)

@@ -55,7 +55,8 @@ def silhouette(data: PlotData) -> Figure:
     for cluster in np.unique(labels):
         scores = np.sort(values[labels == cluster])
         ax.fill_betweenx(np.arange(lower, lower + len(scores)), 0, scores, alpha=0.7)
-        ax.text(-0.05, lower + len(scores) / 2, str(cluster), ha="right", va="center")
+        ax.text(-0.01, lower + len(scores) / 2, str(cluster), ha="right", va="center",
+                transform=ax.get_yaxis_transform())  # fmt: skip
         lower += len(scores) + 10
     ax.axvline(values.mean(), color="red", linestyle="--", label=f"mean {values.mean():.3f}")
     ax.set_xlabel("silhouette coefficient")

@@ -215,7 +215,8 @@ def joint_plot(data: PlotData) -> Figure:
     ax.set_xlabel(top[0])
     ax.set_ylabel(y_name)
     correlation = pd.Series(x).corr(pd.Series(y))
-    fig.suptitle(f"Joint plot: {top[0]} vs {y_name} (Pearson r = {correlation:.3f})")
+    fig.suptitle(f"Joint plot\n{top[0]} vs {y_name} (Pearson r = {correlation:.3f})",
+                 fontsize=10)  # fmt: skip
     return fig
 
 

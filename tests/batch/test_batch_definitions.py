@@ -69,3 +69,15 @@ def test_daily_schedule_requests_the_day_that_just_ended(key: str) -> None:
     assert request.partition_key == "2026-03-01"
     assert request.tags[KIND_TAG] == "batch"
     assert not early.run_requests and "before the first partition" in early.skip_message
+
+
+def test_the_registry_helpers_import_without_dagster() -> None:
+    """The API imports `batch.registry` (and the model classes it unpickles) without Dagster."""
+    import subprocess
+
+    code = (
+        "import sys; import coelho_pipelines.batch.registry, coelho_pipelines.batch.training_set; "
+        "import coelho_pipelines.models.batch_model; print('dagster' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -29,13 +29,18 @@ pytestmark = pytest.mark.services
 N_EVENTS = 2400
 DAYS = 8
 FIRST, LAST = "2026-01-01", "2026-01-08"
-SMALL_MODEL = {"iterations": 50, "learning_rate": 0.3, "k_max": 6, "n_init": 4}
+SMALL_CATBOOST = {"iterations": 50, "learning_rate": 0.3}
+SMALL_KMEANS = {"k_max": 6, "n_init": 4}
 SMALL_PLOTS = {"sample_size": 300, "diagnostics_sample_size": 500, "text_limit": 600}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _run_config(spec: Any, model: dict, with_plots: bool = True) -> dict:
-    ops = {f"{spec.key}__batch_model": {"config": model}}
+def _small(spec: Any) -> dict:
+    return SMALL_KMEANS if spec.task == "clustering" else SMALL_CATBOOST
+
+
+def _run_config(spec: Any, model: dict | None = None, with_plots: bool = True) -> dict:
+    ops = {f"{spec.key}__batch_model": {"config": model or _small(spec)}}
     if with_plots:
         ops[f"{spec.key}__batch_visualizations"] = {"config": SMALL_PLOTS}
     return {"ops": ops}
@@ -76,7 +81,7 @@ def test_whole_batch_graph_in_one_materialize(
         [*defs.assets, *defs.asset_checks],
         instance=instance,
         resources={"lakehouse": lakehouse, "mlflow": mlflow_resource},
-        run_config=_run_config(spec, SMALL_MODEL),
+        run_config=_run_config(spec),
         tags=range_tags(FIRST, LAST),
     )
 
@@ -154,7 +159,8 @@ def test_registry_served_model_predicts_like_the_in_memory_model(
                                                           date(2026, 1, 31)))  # fmt: skip
     table = ts.select_training_set(spec, con, ts.Selection())
     splits = {s: table.filter(pc.equal(table["split"], s)).to_pandas() for s in ts.SPLITS}
-    logged = train_and_log(spec, splits, SMALL_MODEL, mlflow_resource, None, 0)
+    params = SMALL_KMEANS if spec.task == "clustering" else SMALL_CATBOOST
+    logged = train_and_log(spec, splits, params, mlflow_resource, None, 0)
     registry.register_champion(
         mlflow_resource.tracking_uri, spec, logged.run_id, logged.model_uri, {}
     )
@@ -194,7 +200,7 @@ def test_champion_check_refuses_a_worse_model(lakehouse, mlflow_resource, instan
     resources = {"lakehouse": lakehouse, "mlflow": mlflow_resource}
     good = dg.materialize(
         [*no_plots, *defs.asset_checks], instance=instance, resources=resources,
-        run_config=_run_config(spec, SMALL_MODEL, with_plots=False),
+        run_config=_run_config(spec, with_plots=False),
         tags=range_tags(FIRST, "2026-01-06"),
     )  # fmt: skip
     assert good.success
