@@ -234,6 +234,18 @@ def _learn_rate(learner: Learner, records: list[Record]) -> float:
     return len(records) / (time.perf_counter() - started)
 
 
+def _rate_while(learner: Learner, records: list[Record], busy) -> tuple[float, int]:  # noqa: ANN001
+    """Learning rate while `busy()` holds (one event at a time), and events learned."""
+    started, done = time.perf_counter(), 0
+    for record in records:
+        if not busy():
+            break
+        learner.learn(record)
+        done += 1
+    elapsed = time.perf_counter() - started
+    return (done / elapsed if elapsed > 0 and done else 0.0), done
+
+
 def publish_cost(ends: Endpoints, sizes: list[int]) -> list[str]:
     import redis
 
@@ -242,55 +254,47 @@ def publish_cost(ends: Endpoints, sizes: list[int]) -> list[str]:
     spec = get_spec("eta")
     client = redis.Redis.from_url(ends.redis_url)
     keys = live_store.Keys("eta", f"bench-size-{uuid.uuid4().hex[:6]}")
-    total = max(sizes) + 1200
+    total = max(sizes) + 3000
     events = [json.dumps(e).encode() for e in _take(spec.generator(seed=7), total)]
     learner = Learner(spec)
-    fork, inline = Capturer("fork"), Capturer("inline")
+    fork = Capturer("fork")
     lines = [
-        "2. publish cost vs model size (eta ARFRegressor; learning thread share at a "
-        f"{PUBLISH_INTERVAL:.0f} s interval)",
-        "   events   bytes      inline pickle  fork blocks  fork done  redis SET  "
-        "slowdown during child  share(fork)  share(inline)",
+        "2. publish cost vs model size (eta ARFRegressor). A capture blocks the learning thread",
+        "   (fork, or the whole pickle inline); a fork's child pickles on another core while",
+        "   learning goes on, slowing it by contention. Interval = max(2 s, cost / 10%), as",
+        "   the learner schedules it; share = learning time lost / interval.",
+        "   events  bytes    inline pickle | fork: blocks  child  slowdown  lost    every   "
+        "share | redis SET | staleness",
     ]
     done = 0
     for size in sizes:
         learner.learn_many(Record(v, 0, i) for i, v in enumerate(events[done:size], done))
         done = size
-        t0 = time.perf_counter()
+        started = time.perf_counter()
         blob = signing.sign(pickle.dumps(learner.bundle, protocol=pickle.HIGHEST_PROTOCOL))
-        pickle_seconds = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        inline_seconds = time.perf_counter() - started
+        started = time.perf_counter()
         live_store.publish_model(client, keys, blob)
-        redis_seconds = time.perf_counter() - t0
-        probe = [Record(v, 0, i) for i, v in enumerate(events[done : done + 300], done)]
-        quiet = _learn_rate(_clone(learner), probe)
+        redis_seconds = time.perf_counter() - started
+        probe = [Record(v, 0, i) for i, v in enumerate(events[done : done + 3000], done)]
         clone = _clone(learner)
+        quiet = _learn_rate(_clone(learner), probe[:200])
         capture = fork.capture(clone.bundle, clone.progress, snapshot=False)
-        busy = _learn_rate(clone, probe)
+        busy, _ = _rate_while(clone, probe, lambda c=capture: not c.poll())
         capture.wait()
-        fork_done = capture.finished - capture.started
-        slowdown = 1 - busy / quiet
+        child = capture.pickle_seconds or (capture.finished - capture.started)
+        slowdown = max(0.0, 1 - busy / quiet) if busy else 1.0
+        lost = capture.blocking_seconds + slowdown * child
+        every = max(PUBLISH_INTERVAL, (capture.blocking_seconds + child) / BUDGET)
         capture.retain()
         capture.release()
-        inline_capture = inline.capture(learner.bundle, learner.progress, snapshot=False)
-        inline_capture.retain()
-        inline_capture.release()
-        # Publishing's share of learning time at the default schedule: the learning
-        # thread pays the fork (or the inline pickle) once per interval; the adaptive
-        # interval stretches when a publish would cost more than the budget.
-        interval_fork = max(PUBLISH_INTERVAL, capture.blocking_seconds / BUDGET)
-        interval_inline = max(PUBLISH_INTERVAL, inline_capture.blocking_seconds / BUDGET)
-        child_cost = slowdown * min(fork_done, interval_fork)
-        share_fork = (capture.blocking_seconds + child_cost) / interval_fork
-        share_inline = inline_capture.blocking_seconds / interval_inline
         lines.append(
-            f"   {size:6d}  {len(blob) / 2**20:6.1f} MB   {pickle_seconds:8.3f} s   "
-            f"{capture.blocking_seconds * 1000:7.1f} ms  {fork_done:6.2f} s  "
-            f"{redis_seconds * 1000:6.1f} ms   {slowdown:8.1%}              "
-            f"{share_fork:7.1%}      {share_inline:6.1%} (every {interval_inline:.1f} s)"
+            f"   {size:6d}  {len(blob) / 2**20:5.1f} MB  {inline_seconds:7.3f} s     | "
+            f"{capture.blocking_seconds * 1000:5.0f} ms  {child:5.2f} s  {slowdown:6.0%}  "
+            f"{lost:5.2f} s  {every:5.1f} s  {lost / every:5.1%} | "
+            f"{redis_seconds * 1000:6.1f} ms | <= {every + child:.1f} s"
         )
     fork.close()
-    inline.close()
     return lines
 
 

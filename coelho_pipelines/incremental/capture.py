@@ -83,18 +83,31 @@ class Capture:
         if last:
             shutil.rmtree(self.directory, ignore_errors=True)
 
+    def poll(self) -> bool:
+        """Whether the capture is finished (never blocks)."""
+        if self.pid is None or self.finished is not None:
+            return True
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self._reaped(status)
+        return True
+
     def wait(self) -> bool:
         """Block until the child finished (no-op for inline captures); True if it succeeded."""
         if self.pid is not None and self.finished is None:
             _, status = os.waitpid(self.pid, 0)
-            self.ok = os.waitstatus_to_exitcode(status) == 0 and self.bundle_path.exists()
-            if not self.ok:
-                self.error = f"capture child exited with status {status}"
-            else:
-                timing = self.directory / TIMING_FILE
-                self.pickle_seconds = float(timing.read_text()) if timing.exists() else None
-            self.finished = time.monotonic()
+            self._reaped(status)
         return self.ok
+
+    def _reaped(self, status: int) -> None:
+        self.ok = os.waitstatus_to_exitcode(status) == 0 and self.bundle_path.exists()
+        if not self.ok:
+            self.error = f"capture child exited with status {status}"
+        else:
+            timing = self.directory / TIMING_FILE
+            self.pickle_seconds = float(timing.read_text()) if timing.exists() else None
+        self.finished = time.monotonic()
 
 
 class Capturer:

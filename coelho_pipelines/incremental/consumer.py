@@ -15,6 +15,7 @@ the same topic therefore learns the same events in the same order, which is what
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import time
 from collections import deque
@@ -22,6 +23,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from coelho_pipelines.incremental.learner import Record
+
+log = logging.getLogger(__name__)
 
 
 def consumer_group(use_case: str) -> str:
@@ -62,6 +65,7 @@ class TopicReader:
         self._eof: dict[int, bool] = {}
         self._waiting_since: dict[int, float] = {}
         self.consumer_errors = 0
+        self.expired = 0
 
     def open(self, timeout: float = 30.0) -> None:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -82,10 +86,26 @@ class TopicReader:
             TopicPartition(self.topic, p, self._start.get(p, OFFSET_BEGINNING))
             for p in self.partitions
         ]
+        self.expired = self._expired(consumer)
         consumer.assign(assignment)
         self._consumer = consumer
         self._buffers = {p: deque() for p in self.partitions}
         self._eof = dict.fromkeys(self.partitions, False)
+
+    def _expired(self, consumer: Any) -> int:
+        """Messages between a start offset and the log start: deleted by retention before
+        they were learned (they cannot be learned any more; reported, never silently)."""
+        from confluent_kafka import TopicPartition
+
+        missing = 0
+        for p, offset in self._start.items():
+            low, _ = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
+            if 0 <= offset < low:
+                missing += low - offset
+        if missing:
+            log.warning("%s: %d messages expired by retention before they were learned",
+                        self.topic, missing)  # fmt: skip
+        return missing
 
     def __enter__(self) -> TopicReader:
         self.open()

@@ -146,10 +146,6 @@ class FeaturePipeline:
                 names.extend(enc.keys)
         return names
 
-    def raw(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Feature values before encoding (bools as 0/1), e.g. for cluster analytics."""
-        return {enc.name: _plain(enc.extract(event)) for enc in self._encodings}
-
     def learn_transform(
         self, event: Mapping[str, Any], categoricals: dict[str, Any] | None = None
     ) -> dict[str, Any]:

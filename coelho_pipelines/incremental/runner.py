@@ -12,8 +12,9 @@ blocks learning:
   then reports it (`on_snapshot`) and commits its offsets to the consumer group.
 
 Publishing happens every `publish_every` events or `publish_interval_seconds`, whichever
-comes later, and never more often than keeps the learning thread's share of publishing
-cost under `publish_budget` (10%): with fork captures that cost is the fork itself.
+comes later, and never more often than keeps publishing under `publish_budget` (10%) of
+the time: a capture costs the learning thread the fork (or the inline pickle) and costs the
+machine the child's pickling, which competes with learning for CPU, so both are budgeted.
 
 The run ends at `max_duration_seconds`, after `idle_timeout_seconds` without events once
 caught up, at `until_events` learned events (tests, benchmarks), or when `should_stop`
@@ -184,8 +185,14 @@ class LearnerRun:
         reason = "error"
         try:
             reader.open()
+            if reader.expired:
+                telemetry.LEARNER_ERRORS.labels(self.uc, "expired").inc(reader.expired)
+                self._say(f"{self.uc}: {reader.expired} events expired before they were learned")
             reason = self._loop(learner, reader, publisher, recorder, capturer, state)
-        except BaseException:
+        except Exception:
+            reason = "error"
+            raise
+        except BaseException:  # KeyboardInterrupt, DagsterExecutionInterruptedError
             reason = "interrupted"
             raise
         finally:
@@ -367,7 +374,7 @@ class LearnerRun:
             and since_publish > 0
             and (since_publish >= s.publish_every or reader.caught_up)
             and now - st.publish_at
-            >= max(s.publish_interval_seconds, st.last_blocking / s.publish_budget)
+            >= max(s.publish_interval_seconds, st.last_cost / s.publish_budget)
             and not publisher.model_pending
         )
         if snapshot_due or publish_due:
@@ -386,7 +393,7 @@ class LearnerRun:
         capture = capturer.capture(learner.bundle, learner.progress, snapshot, mode)
         st.captures += 1
         st.capture_blocking += capture.blocking_seconds
-        st.last_blocking = capture.blocking_seconds
+        st.last_cost = capture.blocking_seconds
         st.publish_at = capture.started
         st.publish_events = capture.events_learned
         if snapshot:
@@ -399,6 +406,9 @@ class LearnerRun:
             except ChildProcessError as exc:
                 ok, capture.error = False, repr(exc)
             if ok:
+                if capture.pid is not None and capture.pickle_seconds is not None:
+                    # The child's pickling competes for CPU with learning: budget it too.
+                    st.last_cost = capture.blocking_seconds + capture.pickle_seconds
                 capture.retain(2 if snapshot else 1)
                 publisher.offer_model(capture)
                 if snapshot:
@@ -437,7 +447,8 @@ class LearnerRun:
         durable = self.snapshot.events_learned if self.snapshot else 0
         if learner.events_learned > 0 and learner.events_learned != durable:
             self._capture(learner, publisher, recorder, capturer, st, True, mode="inline")
-        self._metrics(learner, recorder, st)
+        if learner.events_learned != st.metrics_at:
+            self._metrics(learner, recorder, st)
         publisher.offer_light(self._light_payload(learner, live_store.FINISHED))
         publisher.offer_status(state=live_store.FINISHED, stop_reason=reason)
         recorder_ok = recorder.flush(s.final_flush_seconds)
@@ -498,7 +509,7 @@ class _LoopState:
     publish_at: float = -1e9
     publish_events: int = 0
     snapshot_events: int = 0
-    last_blocking: float = 0.0
+    last_cost: float = 0.0  # learning-thread blocking + capture child's pickling time
     capture_blocking: float = 0.0
     captures: int = 0
     snapshots: int = 0

@@ -311,3 +311,18 @@ def test_histogram_rocauc_equals_river_rocauc_with_updates_and_reverts() -> None
         if i % 250 == 0:
             assert ours.get() == river.get()
     assert ours.get() == river.get() and 0.6 < ours.get() < 0.95
+
+
+def test_auto_capture_forks_until_pickling_proves_cheap(tmp_path) -> None:  # noqa: ANN001
+    learner = Learner(ECCI)
+    learner.learn_many(records(generate(ECCI, 50, seed=2)))
+    capturer = Capturer("auto", tmp_path / "captures")
+    first = capturer.capture(learner.bundle, learner.progress, snapshot=False)
+    assert first.pid is not None  # cost unknown: fork
+    assert first.wait() and first.pickle_seconds is not None
+    second = capturer.capture(learner.bundle, learner.progress, snapshot=False)
+    assert second.pid is None and second.ok  # a tiny DBSTREAM pickles faster than a fork
+    for capture in (first, second):
+        capture.retain()
+        capture.release()
+    capturer.close()
