@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -188,6 +189,7 @@ def mlflow_server(tracking_uri: str | None) -> Iterator[str]:
         yield f"http://127.0.0.1:{platform.ports['mlflow']}"
     finally:
         platform.down(report=lambda _line: None)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def whole_job(spec, rows: int, tracking_uri: str, workdir: Path) -> dict:  # noqa: ANN001
@@ -237,6 +239,14 @@ def main() -> None:
     args = parser.parse_args()
     spec = get_spec("tfd")
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="coelho-bench-batch-"))
+    try:
+        run(args, spec, workdir)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, spec, workdir: Path) -> None:  # noqa: ANN001
     lakehouse = str(workdir / "lakehouse")
     raw_uri = f"{lakehouse}/delta/{spec.topic}"
     if not feature_sql.table_exists(raw_uri):
