@@ -207,6 +207,7 @@ def test_api_key_guards_everything_but_health_metrics_and_docs() -> None:
     assert client.get("/metrics").status_code == 200
     assert client.get("/docs").status_code == 200
     assert client.get("/openapi.json").status_code == 200
+    assert client.get("/redoc").status_code == 200
     assert client.get("/health").status_code in (200, 503)
 
 
@@ -244,6 +245,15 @@ def test_health_reports_every_dependency_and_503_when_a_required_one_is_down() -
     assert set(body["dependencies"]) == {"kafka", "redis", "mlflow", "lakehouse"}
     assert body["dependencies"]["redis"]["ok"] is False
     assert "snapshot" in body["dependencies"]["redis"]["impact"]
+
+
+def test_docs_are_served_without_a_cdn() -> None:
+    client = TestClient(create_app(_config()))
+    page = client.get("/docs").text
+    assert "/docs-static/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+        assert client.get(f"/docs-static/{asset}").status_code == 200
+    assert "cdn" not in client.get("/redoc").text.lower()
 
 
 def test_serving_imports_no_dagster() -> None:
