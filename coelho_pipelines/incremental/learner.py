@@ -27,6 +27,7 @@ from coelho_pipelines.ingestion.validate import EventValidator
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 RECENT_SAMPLES = 50
+ALREADY_LEARNED = "already learned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,7 @@ class Learner:
         progress = self.progress
         known = progress.offsets.get(record.partition)
         if record.offset >= 0 and known is not None and record.offset < known:
-            return Step(None, error="already learned")  # never learn an offset twice
+            return Step(None, error=ALREADY_LEARNED)  # never learn an offset twice
         try:
             event, t = self.decode(record.value)
         except ValueError as exc:

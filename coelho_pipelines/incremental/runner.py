@@ -35,7 +35,7 @@ from coelho_pipelines import telemetry
 from coelho_pipelines.incremental import live_store
 from coelho_pipelines.incremental.capture import Capture, CaptureMode, Capturer
 from coelho_pipelines.incremental.drift import DEFAULT_WARMUP_EVENTS
-from coelho_pipelines.incremental.learner import Learner, Record, Step
+from coelho_pipelines.incremental.learner import ALREADY_LEARNED, Learner, Record, Step
 from coelho_pipelines.incremental.outputs import MlflowRecorder, RedisPublisher
 from coelho_pipelines.incremental.snapshot import SnapshotInfo, SnapshotStore
 from coelho_pipelines.use_cases.spec import UseCaseSpec
@@ -235,7 +235,8 @@ class LearnerRun:
                 st.learning_seconds += time.perf_counter() - t0
                 st.last_event_at = now
                 if step.error is not None:
-                    telemetry.LEARNER_BAD_EVENTS.labels(self.uc).inc()
+                    if step.error != ALREADY_LEARNED:
+                        telemetry.LEARNER_BAD_EVENTS.labels(self.uc).inc()
                 elif step.drift is not None:
                     self._drift(step, learner, publisher, recorder, st)
                 if on_step is not None:
@@ -445,7 +446,10 @@ class LearnerRun:
         while st.in_flight is not None and time.monotonic() < deadline:
             time.sleep(0.01)  # the dispatch thread is waiting for the capture child
         durable = self.snapshot.events_learned if self.snapshot else 0
-        if learner.events_learned > 0 and learner.events_learned != durable:
+        # After an error or an asynchronous interrupt the last event may be half learned:
+        # no final snapshot then; the next run resumes from the last good one.
+        clean = reason not in ("error", "interrupted")
+        if clean and learner.events_learned > 0 and learner.events_learned != durable:
             self._capture(learner, publisher, recorder, capturer, st, True, mode="inline")
         if learner.events_learned != st.metrics_at:
             self._metrics(learner, recorder, st)
