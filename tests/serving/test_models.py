@@ -31,6 +31,23 @@ def test_before_training_both_predicts_are_503_no_model(trained: Any, key: str) 
 
 
 @pytest.mark.parametrize("key", KEYS)
+def test_end_to_end(stack: Any, trained: Any, key: str) -> None:
+    """Produced -> ingested into Delta -> batch champion + incremental learner -> both predicts
+    answer, each from its own source; the lakehouse holds what was produced."""
+    event = trained.events[key][-1]
+    with stack.client() as client:
+        rows = client.post(f"/api/v1/sql/{key}/query", json={"query": "SELECT count(*) FROM data"})
+        incremental = _predict(client, "incremental", key, event)
+        batch = _predict(client, "batch", key, event)
+        status = client.get(f"/api/v1/incremental/{key}/status").json()
+    assert rows.json()["rows"][0][0] >= len(trained.events[key])
+    assert status["run_id"] == trained.learner_runs[key]
+    assert (incremental.status_code, incremental.json()["model_source"]) == (200, "live")
+    assert (batch.status_code, batch.json()["model_source"]) == (200, "mlflow")
+    assert batch.json()["model_version"] == trained.champion_versions[key]
+
+
+@pytest.mark.parametrize("key", KEYS)
 def test_live_model_from_redis(stack: Any, trained: Any, key: str) -> None:
     version = live_store.live_model_version(stack.redis(), key)
     assert version is not None
