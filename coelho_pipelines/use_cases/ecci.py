@@ -95,7 +95,9 @@ SPEC = UseCaseSpec(
     generator=_generator,
     river_model=mf.dbstream,
     river_metrics=mf.clustering_metrics,
-    river_primary=MetricRule("Silhouette", "max"),
+    # River's online Silhouette is a distance ratio (cohesion / second-closest centroid):
+    # lower is better, unlike scikit-learn's batch silhouette.
+    river_primary=MetricRule("Silhouette", "min"),
     batch_model=mf.kmeans,
     batch_model_params=mf.KMEANS_DEFAULTS,
     batch_metrics=("silhouette", "calinski_harabasz", "davies_bouldin", "inertia", "n_clusters"),

@@ -96,9 +96,9 @@ def regression_metrics() -> dict[str, Any]:
         "SMAPE": metrics.SMAPE(),
         "MAPE": metrics.MAPE(),
         "RMSLE": metrics.RMSLE(),
-        "RollingMAE": utils.Rolling(metrics.MAE(), window_size=1000),
-        "RollingRMSE": utils.Rolling(metrics.RMSE(), window_size=1000),
-        "TimeRollingMAE": utils.TimeRolling(metrics.MAE(), period=timedelta(minutes=5)),
+        "RollingMAE": utils.Rolling(metrics.MAE, window_size=1000),
+        "RollingRMSE": utils.Rolling(metrics.RMSE, window_size=1000),
+        "TimeRollingMAE": utils.TimeRolling(metrics.MAE, period=timedelta(minutes=5)),
     }
 
 
@@ -108,10 +108,8 @@ def clustering_metrics() -> dict[str, Any]:
 
     return {
         "Silhouette": metrics.Silhouette(),
-        "RollingSilhouette": utils.Rolling(metrics.Silhouette(), window_size=1000),
-        "TimeRollingSilhouette": utils.TimeRolling(
-            metrics.Silhouette(), period=timedelta(minutes=5)
-        ),
+        "RollingSilhouette": utils.Rolling(metrics.Silhouette, window_size=1000),
+        "TimeRollingSilhouette": utils.TimeRolling(metrics.Silhouette, period=timedelta(minutes=5)),
     }
 
 

@@ -98,7 +98,13 @@ def test_primary_metrics_match_the_contract() -> None:
     rules = {s.key: (s.river_primary, s.batch_primary) for s in all_specs()}
     assert rules["tfd"] == (MetricRule("FBeta", "max"), MetricRule("fbeta", "max"))
     assert rules["eta"] == (MetricRule("MAE", "min"), MetricRule("mae", "min"))
-    assert rules["ecci"] == (MetricRule("Silhouette", "max"), MetricRule("silhouette", "max"))
+    assert rules["ecci"] == (MetricRule("Silhouette", "min"), MetricRule("silhouette", "max"))
+
+
+def test_river_primary_direction_agrees_with_river() -> None:
+    for spec in all_specs():
+        metric = spec.river_metrics()[spec.river_primary.name]
+        assert metric.bigger_is_better == (spec.river_primary.direction == "max"), spec.key
 
 
 def test_event_model_rejects_bad_enum_range_and_extra_fields() -> None:
