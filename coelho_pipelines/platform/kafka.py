@@ -110,7 +110,11 @@ def resolve_jars(lib: Path, timeout: float = 1200.0) -> Path:
 
 
 def _new_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id (URL-safe base64 of a UUID) that cannot be mistaken for an option."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if cluster_id[0].isalnum():  # a leading '-' reads as a flag to kafka-storage
+            return cluster_id
 
 
 def broker_properties(ctx: Context) -> dict[str, str]:

@@ -84,3 +84,11 @@ def test_status_table_lists_memory_and_total() -> None:
     assert text[1].split() == ["kafka", "healthy", "127.0.0.1:9092", "10", "300", "MiB", "k.log"]
     assert "1 running, total resident memory 300 MiB" in text
     assert "api: no serve" in text
+
+
+def test_kafka_cluster_ids_never_start_like_an_option() -> None:
+    from coelho_pipelines.platform.kafka import _new_cluster_id
+
+    ids = [_new_cluster_id() for _ in range(2000)]
+    assert all(cluster_id[0].isalnum() and len(cluster_id) == 22 for cluster_id in ids)
+    assert len(set(ids)) == len(ids)
