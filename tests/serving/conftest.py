@@ -40,8 +40,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 REDIS_DB = 11
 EVENTS_PER_USE_CASE = 1500
 LEARNED_EVENTS = 400
-# Plots take 40-120 s per use case; the API only serves them, so one use case renders them.
-PLOTTED = "eta"
 # Events of yesterday (UTC) from 06:00, one per second: one complete daily partition.
 START = (datetime.now(UTC) - timedelta(days=1)).replace(hour=6, minute=0, second=0, microsecond=0)
 GENERATOR_OPTIONS: dict[str, dict[str, Any]] = {"tfd": {"fraud_rate": 0.1}}
@@ -177,7 +175,7 @@ class Trained:
 @pytest.fixture(scope="session")
 def trained(stack: Stack, kafka_service: Any) -> Trained:
     """The end-to-end pipeline per use case (see the module docstring)."""
-    from serving_pipeline import ingest_all, learn, train_batch
+    from serving_pipeline import PLOTTED, ingest_all, learn, train_batch
 
     events = {
         key: generate(spec, EVENTS_PER_USE_CASE, seed=11) for key, spec in stack.specs.items()

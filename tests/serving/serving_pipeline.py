@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+# Plots take 40-120 s per use case; the API only serves them, so one use case renders them.
+PLOTTED = "eta"
 # Small but real: CatBoost with 50 iterations, a short k search, small plot samples.
 MODEL_CONFIG = {
     "catboost": {"iterations": 50, "early_stopping_rounds": 20, "thread_count": 1},

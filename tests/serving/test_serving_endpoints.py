@@ -250,7 +250,7 @@ def test_run_metrics(client: Any, trained: Any, second_tfd_run: str) -> None:
 
 
 def test_visualizations_list_and_png(client: Any, trained: Any) -> None:
-    from conftest import PLOTTED
+    from serving_pipeline import PLOTTED
 
     run_id = trained.batch_runs[PLOTTED]
     plots = client.get(f"/api/v1/batch/{PLOTTED}/runs/{run_id}/visualizations").json()
