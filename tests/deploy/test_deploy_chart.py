@@ -205,6 +205,7 @@ def test_probes_hit_real_health_endpoints(render) -> None:
 def test_no_credential_is_in_values_or_config_maps(render) -> None:
     given = {
         "apiKey": "given-api-key-123",
+        "modelSigningKey": "given-signing-key-333",
         "redisPassword": "given-redis-456",
         "postgresqlPassword": "given-pg-789",
         "postgresqlAdminPassword": "given-pg-admin-000",
@@ -232,6 +233,7 @@ def test_credentials_are_generated_when_not_given(render) -> None:
     second = by_kind(render("--set", "api.replicas=2"), "Secret")
     for name, key in [
         ("coelho-env", "COELHO_API_KEY"),
+        ("coelho-env", "COELHO_MODEL_SIGNING_KEY"),
         ("coelho-redis", "redis-password"),
         ("coelho-postgresql", "password"),
         ("coelho-minio", "root-password"),
@@ -286,6 +288,7 @@ def test_pods_get_the_public_environment_names(render) -> None:
         "COELHO_METRICS_ADDR": "configmap",
         "REDIS_URL": "secret",
         "COELHO_API_KEY": "secret",
+        "COELHO_MODEL_SIGNING_KEY": "secret",
         "COELHO_STORAGE_AWS_ACCESS_KEY_ID": "secret",
         "COELHO_STORAGE_AWS_SECRET_ACCESS_KEY": "secret",
     }.items() <= sources.items()
