@@ -56,6 +56,16 @@ class Settings:
         )
 
 
+def storage_options_from_env() -> dict[str, str]:
+    """delta-rs storage options of the lakehouse: `COELHO_STORAGE_<OPTION>` variables."""
+    prefix = "COELHO_STORAGE_"
+    return {
+        key.removeprefix(prefix).lower(): value
+        for key, value in os.environ.items()
+        if key.startswith(prefix)
+    }
+
+
 def table_uri(lakehouse_uri: str, table: str) -> str:
     """Where a Delta table lives: `<lakehouse>/delta/<table>`."""
     return f"{lakehouse_uri.rstrip('/')}/delta/{table}"

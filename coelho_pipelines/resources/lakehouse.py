@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from coelho_pipelines.settings import Settings, table_uri
+from coelho_pipelines.settings import Settings, storage_options_from_env, table_uri
 
 
 class LakehouseResource(dg.ConfigurableResource):
@@ -15,14 +15,8 @@ class LakehouseResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> LakehouseResource:
-        import os
-
-        options = {
-            key.removeprefix("COELHO_STORAGE_").lower(): value
-            for key, value in os.environ.items()
-            if key.startswith("COELHO_STORAGE_")
-        }
-        return cls(uri=Settings.from_env().lakehouse_uri, storage_options=options)
+        settings = Settings.from_env()
+        return cls(uri=settings.lakehouse_uri, storage_options=storage_options_from_env())
 
     def table_uri(self, table: str) -> str:
         return table_uri(self.uri, table)

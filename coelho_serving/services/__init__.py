@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from coelho_pipelines.settings import storage_options_from_env
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 from coelho_serving.cache import ModelCache
 from coelho_serving.config import ServingConfig
@@ -32,7 +33,6 @@ from coelho_serving.services.common import (
     T,
     mlflow_unavailable,
     redis_errors,
-    storage_options,
     unavailable,
 )
 from coelho_serving.services.incremental import IncrementalService
@@ -59,7 +59,7 @@ class Services:
                 "kafka": lambda: check_kafka(config),
                 "redis": lambda: check_redis(config, self.redis()),
                 "mlflow": lambda: check_mlflow(config),
-                "lakehouse": lambda: check_lakehouse(config, storage_options()),
+                "lakehouse": lambda: check_lakehouse(config, storage_options_from_env()),
             },
         )
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import HTTPException
 
 from coelho_pipelines import telemetry
+from coelho_pipelines.settings import storage_options_from_env
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 from coelho_serving import schemas
 from coelho_serving.batching import MicroBatcher
@@ -21,7 +22,6 @@ from coelho_serving.services.common import (
     cluster_body,
     mlflow_unavailable,
     spec_feature,
-    storage_options,
     unavailable,
 )
 
@@ -266,7 +266,7 @@ class BatchService:
         if not uri:
             raise HTTPException(404, f"the champion run of {spec.key} names no training set")
         splits = training_set.read_splits(
-            uri, int(params["training_set_version"]), storage_options()
+            uri, int(params["training_set_version"]), storage_options_from_env()
         )
         frame = pd.concat(list(splits.values()), ignore_index=True)
         clusters = entry.model.predict_frame(frame)["prediction"].astype(int)

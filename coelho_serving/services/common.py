@@ -39,17 +39,6 @@ def mlflow_unavailable(error: BaseException) -> bool:
     return "Max retries exceeded" in text or "Connection refused" in text
 
 
-def storage_options() -> dict[str, str]:
-    """Object-store options for the lakehouse: `COELHO_STORAGE_<OPTION>` variables."""
-    import os
-
-    return {
-        key.removeprefix("COELHO_STORAGE_").lower(): value
-        for key, value in os.environ.items()
-        if key.startswith("COELHO_STORAGE_")
-    }
-
-
 def spec_feature(spec: UseCaseSpec, feature: str) -> str:
     if feature not in spec.categorical_features:
         raise HTTPException(

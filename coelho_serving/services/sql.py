@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import HTTPException
 
 from coelho_pipelines import telemetry
+from coelho_pipelines.settings import storage_options_from_env
 from coelho_pipelines.use_cases.spec import UseCaseSpec
-from coelho_serving.services.common import storage_options
 
 if TYPE_CHECKING:
     from coelho_serving.services import Services
@@ -32,7 +32,7 @@ class SqlService:
         self.services = services
 
     def _lakehouse(self) -> Lakehouse:
-        return Lakehouse(self.services.config.settings.lakehouse_uri, storage_options())
+        return Lakehouse(self.services.config.settings.lakehouse_uri, storage_options_from_env())
 
     async def query(self, spec: UseCaseSpec, query: str, limit: int) -> dict[str, Any]:
         from coelho_pipelines import sql_engine

@@ -32,3 +32,17 @@ def test_ports_and_urls_follow_overrides(monkeypatch) -> None:
 
 def test_table_uri_layout() -> None:
     assert table_uri("s3://bucket/lake/", "eta") == "s3://bucket/lake/delta/eta"
+
+
+def test_storage_options_come_from_prefixed_variables(monkeypatch) -> None:
+    from coelho_pipelines.resources import LakehouseResource
+    from coelho_pipelines.settings import storage_options_from_env
+
+    monkeypatch.setenv("COELHO_STORAGE_AWS_ENDPOINT_URL", "http://minio:9000")
+    monkeypatch.setenv("COELHO_STORAGE_AWS_ALLOW_HTTP", "true")
+    monkeypatch.setenv("COELHO_LAKEHOUSE_URI", "s3://lake")
+    expected = {"aws_endpoint_url": "http://minio:9000", "aws_allow_http": "true"}
+    assert storage_options_from_env() == expected
+    resource = LakehouseResource.from_env()
+    assert resource.storage_options == expected
+    assert resource.table_uri("tfd") == "s3://lake/delta/tfd" and not resource.is_local
