@@ -298,25 +298,33 @@ class MlflowRecorder(_Worker):
     def _write_snapshot(self) -> None:
         with self._cond:
             capture = self._snapshot
-        if capture is None:
-            return
-        info = SnapshotInfo(
-            slot=self.next_slot,
-            events_learned=capture.events_learned,
-            offsets=capture.offsets,
-            written_at=live_store.now_iso(),
-            model_version=capture.model_version,
-        )
-        self.store.write(self.run_id, capture.directory, info)
-        telemetry.LEARNER_SNAPSHOT_LATENCY.labels(self.spec.key).observe(
-            time.monotonic() - capture.started
-        )
-        self.next_slot = 1 - self.next_slot
-        with self._cond:
-            if self._snapshot is capture:
-                self._snapshot = None
-            self._durable.append(info)
-        capture.release()
+            if capture is None:
+                return
+            # The writer's own reference: a newer snapshot may replace this one meanwhile, and
+            # add_snapshot then drops the slot's reference; the files must outlive the upload.
+            capture.retain()
+        try:
+            info = SnapshotInfo(
+                slot=self.next_slot,
+                events_learned=capture.events_learned,
+                offsets=capture.offsets,
+                written_at=live_store.now_iso(),
+                model_version=capture.model_version,
+            )
+            self.store.write(self.run_id, capture.directory, info)
+            telemetry.LEARNER_SNAPSHOT_LATENCY.labels(self.spec.key).observe(
+                time.monotonic() - capture.started
+            )
+            self.next_slot = 1 - self.next_slot
+            with self._cond:
+                still_pending = self._snapshot is capture
+                if still_pending:
+                    self._snapshot = None
+                self._durable.append(info)
+            if still_pending:
+                capture.release()  # the slot's reference
+        finally:
+            capture.release()
 
     def _write_metrics(self) -> None:
         with self._cond:
