@@ -168,8 +168,10 @@ def feature_frame(spec: UseCaseSpec, events: Sequence[Mapping[str, Any]]) -> Any
 
 def predict_frame(model: Any, spec: UseCaseSpec, events: Sequence[Mapping[str, Any]]) -> Any:
     """Predictions (pandas: `prediction`, plus `probability` for classification) for events,
-    with exactly the training encoding."""
-    return model.predict_frame(feature_frame(spec, events))
+    with exactly the training encoding. The frame is built once, in the estimator's column
+    order, so the model's own encoding step finds it already normalized."""
+    rows = [spec.extract_features(event) for event in events]
+    return model.predict_frame(model.input_layout.frame_from_rows(rows))
 
 
 def register_champion(

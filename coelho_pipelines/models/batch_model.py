@@ -51,9 +51,16 @@ class CoelhoBatchModel(mlflow.pyfunc.PythonModel):
         self.use_case = use_case
         self.threshold = threshold
 
+    @property
+    def input_layout(self) -> FeatureLayout:
+        """The layout (column order) the estimator consumes: a frame normalized with it
+        (`input_layout.frame_from_rows`) goes through `predict_frame` without re-encoding."""
+        first = self.estimator[0] if self.task == "clustering" else self.estimator
+        return first.layout
+
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Predictions for a frame holding (at least) the feature columns."""
-        features = self.layout.normalize(frame)
+        features = self.input_layout.ensure_normalized(frame)
         if self.task == "classification":
             proba = self.estimator.predict_proba(features)[:, 1]
             prediction = (proba >= self.threshold).astype("int64")

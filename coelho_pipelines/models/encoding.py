@@ -70,7 +70,65 @@ class FeatureLayout:
                 out[name] = column.map(category_value).astype(object)
         return pd.DataFrame(out, index=frame.index)
 
+    def is_normalized(self, frame: pd.DataFrame) -> bool:
+        """Whether `frame` already is `normalize`'s output: exactly this layout's columns in
+        order, numerics float64, categoricals object columns of strings only (`normalize` maps
+        such a frame to an equal one, so it can be used as is)."""
+        if tuple(frame.columns) != self.order:
+            return False
+        numeric = set(self.numeric)
+        for name, dtype in zip(self.order, frame.dtypes, strict=True):
+            if dtype != (_FLOAT if name in numeric else _OBJECT):
+                return False
+        return (
+            all(
+                pd.api.types.infer_dtype(frame[name], skipna=False) == "string"
+                for name in self.categorical
+            )
+            or len(frame) == 0
+        )
+
+    def ensure_normalized(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` itself when it is already normalized (see `is_normalized`), else
+        `normalize(frame)`: the prediction path encodes each frame once."""
+        return frame if self.is_normalized(frame) else self.normalize(frame)
+
     def frame_from_rows(self, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """A normalized frame from feature dicts (e.g. `spec.extract_features(event)`)."""
-        frame = pd.DataFrame.from_records(list(rows), columns=list(self.order))
+        rows = list(rows)
+        columns = {name: [row.get(name) for row in rows] for name in self.order}
+        direct = _direct_columns(self, columns)
+        if direct is not None:
+            return pd.DataFrame(direct, columns=list(self.order), copy=False)
+        frame = pd.DataFrame.from_records(rows, columns=list(self.order))
         return self.normalize(frame)
+
+
+_FLOAT = np.dtype("float64")
+_OBJECT = np.dtype("object")
+_NUMBER_TYPES = (type(None), bool, int, float)
+_CATEGORY_TYPES = (type(None), bool, str)
+
+
+def _direct_columns(
+    layout: FeatureLayout, columns: Mapping[str, list[Any]]
+) -> dict[str, np.ndarray] | None:
+    """The normalized columns built straight from python values, or None when some value is
+    not a plain None/bool/int/float (numeric) or None/bool/str (categorical): those go through
+    pandas (`normalize`), whose type inference this shortcut does not replicate."""
+    out: dict[str, np.ndarray] = {}
+    numeric = set(layout.numeric)
+    for name, values in columns.items():
+        if name in numeric:
+            if not all(type(v) in _NUMBER_TYPES for v in values):
+                return None
+            if any(type(v) is int and not -(2**53) <= v <= 2**53 for v in values):
+                return None
+            out[name] = np.array([np.nan if v is None else v for v in values], dtype=_FLOAT)
+        else:
+            if not all(type(v) in _CATEGORY_TYPES for v in values):
+                return None
+            array = np.empty(len(values), dtype=object)
+            array[:] = [category_value(v) for v in values]
+            out[name] = array
+    return out

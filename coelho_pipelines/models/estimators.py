@@ -45,7 +45,7 @@ class FeatureNormalizer(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
-        return self.layout.normalize(X)
+        return self.layout.ensure_normalized(X)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(self.layout.order, dtype=object)
@@ -127,7 +127,7 @@ class _CatBoostEstimator(BaseEstimator):
         return pd.DataFrame(values[:, :-1], columns=list(layout.order), index=X.index)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        return np.asarray(self.model_.predict(self.layout.normalize(X))).ravel()
+        return np.asarray(self.model_.predict(self.layout.ensure_normalized(X))).ravel()
 
 
 class CatBoostClassifierEstimator(ClassifierMixin, _CatBoostEstimator):
@@ -141,7 +141,7 @@ class CatBoostClassifierEstimator(ClassifierMixin, _CatBoostEstimator):
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        return np.asarray(self.model_.predict_proba(self.layout.normalize(X)))
+        return np.asarray(self.model_.predict_proba(self.layout.ensure_normalized(X)))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         proba = self.predict_proba(X)[:, 1]

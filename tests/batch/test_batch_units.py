@@ -66,6 +66,26 @@ def test_category_encoding_matches_duckdb_casts() -> None:
         layout.normalize(pd.DataFrame({"x": [1.0]}))
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"x": 1, "c": True}, {"x": None, "c": None}, {"c": "a"}],  # direct construction
+        [{"x": True, "c": False}, {"x": 2.5, "c": "b"}],
+        [{"x": "3", "c": 1}, {"x": "oops", "c": None}],  # pandas fallback (str number, int)
+        [],
+    ],
+)
+def test_frame_from_rows_is_normalize_of_the_records_and_is_not_normalized_again(rows) -> None:
+    layout = FeatureLayout(("x",), ("c",), ("x", "c"))
+    frame = layout.frame_from_rows(rows)
+    expected = layout.normalize(pd.DataFrame.from_records(rows, columns=["x", "c"]))
+    pd.testing.assert_frame_equal(frame, expected)
+    assert layout.is_normalized(frame) and layout.ensure_normalized(frame) is frame
+    raw = pd.DataFrame({"x": [1, 2], "c": ["a", None]})
+    assert not layout.is_normalized(raw) and not layout.is_normalized(frame[["c", "x"]])
+    assert layout.ensure_normalized(raw)["c"].tolist() == ["a", MISSING]
+
+
 def _split(spec, table: pa.Table, selection: ts.Selection) -> pa.Table:
     con = feature_sql.connect()
     con.register("features", table)
