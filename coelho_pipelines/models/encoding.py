@@ -77,16 +77,15 @@ class FeatureLayout:
         if tuple(frame.columns) != self.order:
             return False
         numeric = set(self.numeric)
-        for name, dtype in zip(self.order, frame.dtypes, strict=True):
-            if dtype != (_FLOAT if name in numeric else _OBJECT):
-                return False
-        return (
-            all(
-                pd.api.types.infer_dtype(frame[name], skipna=False) == "string"
-                for name in self.categorical
-            )
-            or len(frame) == 0
-        )
+        expected = [_FLOAT if name in numeric else _OBJECT for name in self.order]
+        if list(frame.dtypes) != expected:
+            return False
+        if not self.categorical or len(frame) == 0:
+            return True
+        # One object matrix: selecting columns of a small frame costs far more than this.
+        values = frame.to_numpy(dtype=object)
+        columns = [i for i, name in enumerate(self.order) if name not in numeric]
+        return pd.api.types.infer_dtype(values[:, columns].ravel(), skipna=False) == "string"
 
     def ensure_normalized(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`frame` itself when it is already normalized (see `is_normalized`), else
