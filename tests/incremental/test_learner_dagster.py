@@ -67,13 +67,9 @@ def test_definitions_name_the_asset_job_and_sensors(spec) -> None:  # noqa: ANN0
     assert switch.default_status == dg.DefaultSensorStatus.STOPPED
     assert switch.job_name == job.name
     assert repo.get_sensor_def(f"{spec.key}_drift_retraining").job_name == batch_training.name
-    asset = defs.get_assets_def(incremental_model_key(spec))
-    assert asset.group_names_by_key[incremental_model_key(spec)] == spec.key
-    assert topic_asset_key(spec) in asset.specs_by_key[incremental_model_key(spec)].deps[
-        0
-    ].asset_key.path or (
-        asset.specs_by_key[incremental_model_key(spec)].deps[0].asset_key == topic_asset_key(spec)
-    )
+    node = repo.asset_graph.get(incremental_model_key(spec))
+    assert node.group_name == spec.key
+    assert node.parent_keys == {topic_asset_key(spec)}
 
 
 def test_switch_sensor_requests_a_learner_only_when_none_is_active() -> None:
