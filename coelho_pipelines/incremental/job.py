@@ -75,23 +75,12 @@ class IncrementalLearningConfig(dg.Config):
     consumer_group: str = ""  # default: coelho-<uc>-incremental
 
     def settings(self) -> Any:
+        """The runner's settings: same field names; an empty string means "the default"."""
         from coelho_pipelines.incremental.runner import LearnerSettings
 
-        return LearnerSettings(
-            max_duration_seconds=self.max_duration_seconds,
-            idle_timeout_seconds=self.idle_timeout_seconds,
-            snapshot_every=self.snapshot_every,
-            publish_every=self.publish_every,
-            publish_interval_seconds=self.publish_interval_seconds,
-            metrics_every=self.metrics_every,
-            until_events=self.until_events,
-            drift_warmup_events=self.drift_warmup_events,
-            capture_mode=self.capture_mode or None,  # type: ignore[arg-type]
-            topic=self.topic or None,
-            experiment=self.experiment or None,
-            redis_namespace=self.redis_namespace,
-            consumer_group=self.consumer_group or None,
-        )
+        optional = {"capture_mode", "topic", "experiment", "consumer_group"}
+        values = {k: (v or None) if k in optional else v for k, v in self.model_dump().items()}
+        return LearnerSettings(**values)
 
 
 @contextlib.contextmanager
