@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from coelho_pipelines.commands.status import services_or_error
+from coelho_pipelines.commands.status import add_services_argument, services_or_error
 from coelho_pipelines.platform import Platform
-from coelho_pipelines.platform.manager import service_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,11 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "period, then SIGKILL for anything left. Data under COELHO_HOME (default .coelho) is "
         "kept, so the next `coelho up` continues where this one stopped.",
     )
-    parser.add_argument(
-        "--services",
-        metavar="LIST",
-        help=f"comma-separated subset of: {','.join(service_names())} (default: all)",
-    )
+    add_services_argument(parser)
     parser.set_defaults(func=run)
 
 

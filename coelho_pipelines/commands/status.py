@@ -20,13 +20,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ".coelho): its state (healthy, unhealthy, stopped, unavailable), URL, pid, resident "
         "memory (the process and its children) and log file.",
     )
+    add_services_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=run)
+
+
+def add_services_argument(parser: argparse.ArgumentParser) -> None:
+    """The `--services` option shared by up, down and status."""
     parser.add_argument(
         "--services",
         metavar="LIST",
         help=f"comma-separated subset of: {','.join(service_names())} (default: all)",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.set_defaults(func=run)
 
 
 def services_or_error(text: str | None) -> list[str]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from coelho_pipelines.commands.status import render_table, services_or_error
+from coelho_pipelines.commands.status import add_services_argument, render_table, services_or_error
 from coelho_pipelines.platform import Platform
-from coelho_pipelines.platform.manager import service_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,11 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ".coelho); ports come from COELHO_<SERVICE>_PORT. Running `up` again is safe: running "
         "services are reported, not restarted, and data is kept.",
     )
-    parser.add_argument(
-        "--services",
-        metavar="LIST",
-        help=f"comma-separated subset of: {','.join(service_names())} (default: all)",
-    )
+    add_services_argument(parser)
     parser.set_defaults(func=run)
 
 
