@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,6 +50,38 @@ def env(ctx: Context) -> dict[str, str]:
     }
 
 
+# Written once the sensors and schedules were switched on for a new instance; later starts
+# leave them as the user set them in the UI.
+SWITCHED_ON_MARKER = ".coelho-switches-on"
+
+
+def switch_on_automation(ctx: Context) -> None:
+    """On a new instance, turn on every sensor (ingestion, the real-time learning switches,
+    drift retraining) and schedule, so `coelho up` shows the products learning at once.
+
+    Set `COELHO_AUTOSTART=0` to leave them as the definitions declare (learners off).
+    """
+    marker = dagster_home(ctx) / SWITCHED_ON_MARKER
+    if marker.exists() or os.environ.get("COELHO_AUTOSTART", "1") == "0":
+        return
+    workspace = str(ctx.project_dir / "workspace.yaml")
+    for kind in ("sensor", "schedule"):
+        result = subprocess.run(
+            [sys.executable, "-m", "dagster", kind, "start", "--start-all", "-w", workspace],
+            env={**os.environ, **env(ctx)},
+            cwd=ctx.project_dir,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if result.returncode != 0:
+            lines = [ln for ln in (result.stdout + result.stderr).splitlines() if ln.strip()]
+            detail = lines[-1] if lines else f"exit code {result.returncode}"
+            raise PlatformError(f"could not switch on the Dagster {kind}s: {detail}")
+    marker.write_text("sensors and schedules switched on by `coelho up`\n")
+
+
 def healthy(port: int) -> bool:
     return http_ok(f"http://127.0.0.1:{port}/server_info")
 
@@ -60,6 +94,7 @@ SERVICE = ServiceDef(
     command=command,
     healthy=healthy,
     prepare=prepare,
+    after_start=switch_on_automation,
     env=env,
     cwd=lambda ctx: ctx.project_dir,
     start_timeout=240.0,

@@ -57,6 +57,22 @@ def port_of(env: dict[str, str], key: str) -> int:
     return int(env[f"COELHO_{key.upper()}_PORT"])
 
 
+def sensor_states(dagster_port: int) -> dict[str, str]:
+    """Sensor name -> RUNNING/STOPPED, as the running Dagster webserver reports them."""
+    import httpx
+
+    query = (
+        '{ sensorsOrError(repositorySelector: {repositoryName: "__repository__", '
+        'repositoryLocationName: "coelho_pipelines"}) '
+        "{ ... on Sensors { results { name sensorState { status } } } } }"
+    )
+    response = httpx.post(
+        f"http://127.0.0.1:{dagster_port}/graphql", json={"query": query}, timeout=60
+    )
+    results = response.json()["data"]["sensorsOrError"]["results"]
+    return {sensor["name"]: sensor["sensorState"]["status"] for sensor in results}
+
+
 def test_up_status_down_up_keeps_data(platform_user: dict[str, str]) -> None:
     """Every service healthy and reported with memory; `up` is idempotent; `down` stops all;
     a second `up` finds the data of the first."""
@@ -81,6 +97,10 @@ def test_up_status_down_up_keeps_data(platform_user: dict[str, str]) -> None:
         assert row["rss_bytes"] > 1024 * 1024
         assert Path(row["log"]).is_file()
         assert str(port_of(env, name)) in row["url"]
+    # A new instance gets every sensor switched on (ingestion, the learners' real-time switches).
+    sensors = sensor_states(port_of(env, "dagster"))
+    assert {f"{spec.key}_incremental_learning" for spec in all_specs()} <= set(sensors)
+    assert set(sensors.values()) == {"RUNNING"}, sensors
     running = [name for name, row in table.items() if row["pid"]]
     pids = {name: table[name]["pid"] for name in running}
 
