@@ -178,18 +178,10 @@ def mlflow_server(tracking_uri: str | None) -> Iterator[str]:
     if tracking_uri:
         yield tracking_uri
         return
-    from coelho_pipelines.platform import Platform, free_port
+    from _services import temporary_platform
 
-    home = Path(tempfile.mkdtemp(prefix="coelho-bench-"))
-    keys = ("kafka", "kafka_controller", "redis", "mlflow", "dagster", "api", "producers")
-    platform = Platform(home, ports={k: free_port() for k in keys}, project_dir=ROOT,
-                        tie_to_parent=True)  # fmt: skip
-    platform.start("mlflow")
-    try:
+    with temporary_platform("mlflow") as platform:
         yield f"http://127.0.0.1:{platform.ports['mlflow']}"
-    finally:
-        platform.down(report=lambda _line: None)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def whole_job(spec, rows: int, tracking_uri: str, workdir: Path) -> dict:  # noqa: ANN001

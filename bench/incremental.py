@@ -29,7 +29,6 @@ import dataclasses
 import json
 import pickle
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -59,27 +58,14 @@ BUDGET = LearnerSettings().publish_budget
 
 @contextlib.contextmanager
 def services() -> Iterator[Endpoints]:
-    from coelho_pipelines.platform import Platform, free_port
+    from _services import temporary_platform
 
-    home = Path(tempfile.mkdtemp(prefix="coelho-bench-"))
-    keys = ("kafka", "kafka_controller", "redis", "mlflow", "dagster", "api", "producers")
-    platform = Platform(
-        home,
-        ports={k: free_port() for k in keys},
-        kafka_lib=ROOT / ".coelho" / "lib" / "kafka",
-        project_dir=ROOT,
-        tie_to_parent=True,
-    )
-    try:
-        for name in ("kafka", "redis", "mlflow"):
-            platform.start(name)
+    with temporary_platform("kafka", "redis", "mlflow") as platform:
         yield Endpoints(
             bootstrap_servers=f"127.0.0.1:{platform.ports['kafka']}",
             redis_url=f"redis://127.0.0.1:{platform.ports['redis']}/0",
             mlflow_tracking_uri=f"http://127.0.0.1:{platform.ports['mlflow']}",
         )
-    finally:
-        platform.down(report=lambda _line: None)
 
 
 def new_topic(bootstrap: str) -> str:

@@ -59,22 +59,10 @@ def kafka_broker(bootstrap: str | None) -> Iterator[str]:
     if bootstrap:
         yield bootstrap
         return
-    from coelho_pipelines.platform import Platform, free_port
+    from _services import temporary_platform
 
-    home = Path(tempfile.mkdtemp(prefix="coelho-bench-"))
-    keys = ("kafka", "kafka_controller", "redis", "mlflow", "dagster", "api", "producers")
-    platform = Platform(
-        home,
-        ports={k: free_port() for k in keys},
-        kafka_lib=ROOT / ".coelho" / "lib" / "kafka",
-        project_dir=ROOT,
-        tie_to_parent=True,
-    )
-    platform.start("kafka")
-    try:
+    with temporary_platform("kafka") as platform:
         yield f"127.0.0.1:{platform.ports['kafka']}"
-    finally:
-        platform.down(report=lambda _line: None)
 
 
 def fresh_spec(bootstrap: str):  # noqa: ANN201

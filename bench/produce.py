@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import os
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from coelho_pipelines.platform import Platform, ensure_topics, free_port  # noqa: E402
+from coelho_pipelines.platform import ensure_topics  # noqa: E402
 from coelho_pipelines.producer import KafkaSink, Stream, run_streams  # noqa: E402
 from coelho_pipelines.resources.kafka import KafkaResource  # noqa: E402
 from coelho_pipelines.use_cases import all_specs, get_spec  # noqa: E402
@@ -48,18 +47,11 @@ def kafka(bootstrap: str | None) -> Iterator[str]:
     if bootstrap:
         yield bootstrap
         return
-    with tempfile.TemporaryDirectory(prefix="coelho-bench-") as home:
-        ports = {key: free_port() for key in ("kafka", "kafka_controller")}
-        lib = Path(os.environ.get("COELHO_KAFKA_LIB", REPO / ".coelho" / "lib" / "kafka"))
-        platform = Platform(
-            Path(home), ports=ports, kafka_lib=lib, project_dir=REPO, tie_to_parent=True
-        )
-        print(f"starting Kafka on 127.0.0.1:{ports['kafka']} ...", flush=True)
-        platform.start("kafka")
-        try:
-            yield f"127.0.0.1:{ports['kafka']}"
-        finally:
-            platform.down(report=lambda _line: None)
+    from _services import temporary_platform
+
+    print("starting Kafka ...", flush=True)
+    with temporary_platform("kafka") as platform:
+        yield f"127.0.0.1:{platform.ports['kafka']}"
 
 
 def fresh_topic(bootstrap: str, label: str) -> str:
