@@ -37,9 +37,9 @@ from coelho_pipelines.generators.base import (
     picker,
 )
 from coelho_pipelines.use_cases.ecci import PRODUCT_CATEGORIES, REFERRERS, SEGMENTS
-from coelho_pipelines.use_cases.eta import HOUSTON_LAT, HOUSTON_LON
+from coelho_pipelines.use_cases.eta import HOUSTON_LAT, HOUSTON_LON, HOUSTON_TIMEZONE
 
-HOUSTON = ZoneInfo("America/Chicago")
+HOUSTON = ZoneInfo(HOUSTON_TIMEZONE)
 SHOP_URL = "https://shop.coelho.example"
 PRODUCT_IDS = tuple(f"prod_{n}" for n in range(1000, 1101))
 IDLE_TIMEOUT_SECONDS = 15 * 60

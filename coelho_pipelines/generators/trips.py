@@ -32,9 +32,15 @@ from coelho_pipelines.generators.base import (
     fround,
     picker,
 )
-from coelho_pipelines.use_cases.eta import HOUSTON_LAT, HOUSTON_LON, VEHICLE_TYPES, WEATHER
+from coelho_pipelines.use_cases.eta import (
+    HOUSTON_LAT,
+    HOUSTON_LON,
+    HOUSTON_TIMEZONE,
+    VEHICLE_TYPES,
+    WEATHER,
+)
 
-HOUSTON = ZoneInfo("America/Chicago")
+HOUSTON = ZoneInfo(HOUSTON_TIMEZONE)
 DRIVER_IDS = range(1000, 5001)
 BASE_SPEED_KMH = 40.0
 WEATHER_PROBABILITIES = (0.6, 0.15, 0.1, 0.05, 0.05, 0.05)

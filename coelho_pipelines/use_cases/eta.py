@@ -10,6 +10,7 @@ from coelho_pipelines.use_cases.spec import MetricRule, UseCaseSpec, field_featu
 
 HOUSTON_LAT = (29.5, 30.1)
 HOUSTON_LON = (-95.8, -95.0)
+HOUSTON_TIMEZONE = "America/Chicago"  # rush hours and local-time fields use it
 WEATHER = ("Clear", "Clouds", "Rain", "Heavy Rain", "Fog", "Thunderstorm")
 VEHICLE_TYPES = ("Sedan", "SUV", "Hatchback", "Motorcycle", "Van")
 DAYS_OF_WEEK = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -111,5 +112,5 @@ SPEC = UseCaseSpec(
     plot_tabs=("regression", "features", "target", "diagnostics"),
     river_model_name="ARFRegressor",
     batch_model_name="CatBoostRegressor",
-    extras={"houston_lat": HOUSTON_LAT, "houston_lon": HOUSTON_LON, "timezone": "America/Chicago"},
+    extras={"houston_lat": HOUSTON_LAT, "houston_lon": HOUSTON_LON, "timezone": HOUSTON_TIMEZONE},
 )
