@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -25,13 +24,16 @@ from coelho_pipelines.ingestion.consume import (
     prefetch,
     read_ranges,
 )
+from coelho_pipelines.ingestion.group_commit import Committed, GroupCommitter
 from coelho_pipelines.ingestion.tables import dead_letters_to_arrow, with_ingestion_columns
 from coelho_pipelines.ingestion.validate import DEFAULT_MAX_BYTES, BatchDecoder
-from coelho_pipelines.ingestion.writer import CommitStats, DeltaSink, PendingBatch
+from coelho_pipelines.ingestion.writer import DeltaSink, PendingBatch
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 Log = Callable[[str], None]
+# Messages decoded at a time; a commit merges decoded batches up to the run's batch size.
+DECODE_CHUNK = 10_000
 
 
 @dataclass
@@ -174,40 +176,31 @@ def _run(
         **{"fetch.max.bytes": 64 << 20, "queued.max.messages.kbytes": 256 << 10},
     )
     stats = ConsumeStats()
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delta-commit")
-    pending_commit: Future | None = None
+    committer = GroupCommitter(sink.commit, max_messages=batch_size)
     try:
-        batches = read_ranges(consumer, spec.topic, ranges, batch_size, idle_timeout_s, stats)
+        # Small batches are decoded while Kafka is still read; commits merge them.
+        chunk = min(batch_size, DECODE_CHUNK)
+        batches = read_ranges(consumer, spec.topic, ranges, chunk, idle_timeout_s, stats)
         for batch in prefetch(batches):
-            # Decode this batch while the previous one commits; commits stay in order.
             pending = decode_batch(spec, decoder, batch)
-            if pending_commit is not None:
-                _record(spec, result, *pending_commit.result(), log)
-            pending_commit = writer.submit(_commit, sink, pending, len(batch))
-        if pending_commit is not None:
-            _record(spec, result, *pending_commit.result(), log)
+            for committed in committer.submit(pending, len(batch)):
+                _record(spec, result, committed, log)
+        for committed in committer.close():
+            _record(spec, result, committed, log)
+    except BaseException:
+        committer.abandon()
+        raise
     finally:
-        writer.shutdown(wait=True)
         consumer.close()
     result.timed_out = stats.timed_out
 
 
-def _commit(sink: DeltaSink, pending: PendingBatch, messages: int) -> tuple:
-    return sink.commit(pending), pending, messages
-
-
-def _record(
-    spec: UseCaseSpec,
-    result: IngestionResult,
-    commit: CommitStats,
-    pending: PendingBatch,
-    messages: int,
-    log: Log,
-) -> None:
+def _record(spec: UseCaseSpec, result: IngestionResult, committed: Committed, log: Log) -> None:
+    commit, pending = committed.stats, committed.batch
     result.commits += 1
     result.events += commit.rows
     result.dead_letters += commit.dead_letters
-    result.messages_read += messages
+    result.messages_read += committed.messages
     _count_reasons(result, pending)
     telemetry.INGESTED_EVENTS.labels(spec.key).inc(commit.rows)
     telemetry.DEAD_LETTERS.labels(spec.key).inc(commit.dead_letters)
