@@ -102,6 +102,53 @@ class _Encoding:
         return self.hot_keys.get(text)
 
 
+_COMPILED = ("_plan", "_template")
+_MISSING = object()
+HOT_KEY_CACHE = 4096  # distinct string values remembered per categorical feature
+
+
+@dataclass(slots=True)
+class _Step:
+    """How `FeaturePipeline._encode` reads and encodes one feature."""
+
+    name: str
+    numeric: bool
+    path: tuple[str, ...] | None  # a plain schema field: read directly (same as `extract`)
+    extract: Any
+    encoding: _Encoding
+    kind_categorical: bool
+    hot_keys: dict[str, str | None]  # string value -> its one-hot key (a bounded cache)
+
+
+def _read(step: _Step, event: Mapping[str, Any]) -> Any:
+    """The feature's value (bools as 0/1), as `_plain(extract(event))` gives it."""
+    path = step.path
+    if path is None:
+        value = step.extract(event)
+    elif len(path) == 1:
+        value = event.get(path[0])
+    else:
+        value = event
+        for part in path:
+            if value is None:
+                break
+            value = value.get(part)
+    return int(value) if isinstance(value, bool) else value
+
+
+def _hot_key(step: _Step, value: Any) -> str | None:
+    """`step.encoding.hot_key(value)`, remembered for string values."""
+    if type(value) is not str:
+        return step.encoding.hot_key(value)
+    cache = step.hot_keys
+    hot = cache.get(value, _MISSING)
+    if hot is _MISSING:
+        hot = step.encoding.hot_key(value)
+        if len(cache) < HOT_KEY_CACHE:
+            cache[value] = hot
+    return hot  # type: ignore[return-value]
+
+
 class FeaturePipeline:
     """Event -> River features for one use case (picklable, saved with the model)."""
 
@@ -112,6 +159,29 @@ class FeaturePipeline:
         self._encodings = [
             _Encoding(f.name, f.kind, f.extract, self._categories(spec, f)) for f in spec.features
         ]
+        self._compile(spec)
+
+    def _compile(self, spec: UseCaseSpec) -> None:
+        """The per-event plan of `_encode`: how to read each feature and, in numeric-only
+        mode, a template holding every output key in order (copied, then filled in)."""
+        paths = {f.name: tuple(f.sql.split(".")) for f in spec.features if _field_for(spec, f)}
+        self._plan = [
+            _Step(
+                e.name,
+                e.kind == "numeric",
+                paths.get(e.name),
+                e.extract,
+                e,
+                e.kind == "categorical",
+                {},
+            )
+            for e in self._encodings
+        ]
+        names = self.output_names
+        unique = len(set(names)) == len(names) and len({e.name for e in self._encodings}) == len(
+            self._encodings
+        )
+        self._template = dict.fromkeys(names, 0.0) if unique else None
 
     @staticmethod
     def _categories(spec: UseCaseSpec, feature: Feature) -> tuple[str, ...] | None:
@@ -126,6 +196,8 @@ class FeaturePipeline:
         # Feature extractors are lambdas: rebuild them from the spec on load.
         state = self.__dict__.copy()
         state["_encodings"] = None
+        for compiled in _COMPILED:
+            state.pop(compiled, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -134,6 +206,8 @@ class FeaturePipeline:
         self.__dict__.update(state)
         fresh = FeaturePipeline(get_spec(self.use_case), self.numeric_only)
         self._encodings = fresh._encodings
+        for compiled in _COMPILED:
+            setattr(self, compiled, getattr(fresh, compiled))
 
     @property
     def output_names(self) -> list[str]:
@@ -160,6 +234,66 @@ class FeaturePipeline:
         return self._encode(event, False, None)
 
     def _encode(
+        self, event: Mapping[str, Any], learn: bool, categoricals: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        if not self.numeric_only:
+            return self._encode_native(event, categoricals)
+        if self._template is None:
+            return self._encode_reference(event, learn, categoricals)
+        return self._encode_numeric(event, learn, categoricals)
+
+    def _encode_native(
+        self, event: Mapping[str, Any], categoricals: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """`_encode_reference` without numeric-only mode: present values as they are."""
+        out: dict[str, Any] = {}
+        for step in self._plan:
+            value = _read(step, event)
+            if categoricals is not None and step.kind_categorical:
+                categoricals[step.name] = value
+            if value is not None:
+                out[step.name] = value
+        return out
+
+    def _encode_numeric(
+        self, event: Mapping[str, Any], learn: bool, categoricals: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """`_encode_reference` in numeric-only mode, inlined: the same values (the same float
+        operations in the same order) in the same key order, from a copy of the template."""
+        out = self._template.copy()  # type: ignore[union-attr]
+        scaler = self.scaler
+        count, means, m2 = scaler.count, scaler.mean, scaler.m2
+        for step in self._plan:
+            value = _read(step, event)
+            name = step.name
+            if step.numeric:
+                if value is None:
+                    continue  # 0.0, the template's value; not learned
+                value = float(value)
+                if learn:  # RunningScaler.learn
+                    n = count.get(name, 0) + 1
+                    mean = means.get(name, 0.0)
+                    delta = value - mean
+                    mean += delta / n
+                    count[name] = n
+                    means[name] = mean
+                    m2[name] = m2.get(name, 0.0) + delta * (value - mean)
+                n = count.get(name, 0)  # RunningScaler.transform
+                if n:
+                    variance = m2[name] / n
+                    centred = value - means[name]
+                    out[name] = centred / math.sqrt(variance) if variance > 0 else 0.0
+                continue
+            if categoricals is not None and step.kind_categorical:
+                categoricals[name] = value
+            if value is None:
+                continue
+            hot = _hot_key(step, value)
+            if hot is not None:
+                out[hot] = ONE_HOT_VALUE
+        return out
+
+    def _encode_reference(
         self, event: Mapping[str, Any], learn: bool, categoricals: dict[str, Any] | None
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}

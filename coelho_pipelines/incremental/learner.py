@@ -151,8 +151,10 @@ class Learner:
         """Parse and validate one event (the ingestion's rules: types, choices, ranges,
         nullability, no unknown fields, ISO-8601 times with an offset); ValueError if invalid.
         """
-        if isinstance(value, Mapping):
-            event: dict[str, Any] | None = dict(value)
+        if type(value) is bytes:  # the Kafka case, checked first (ABC checks cost more)
+            event, reason = self._validator.decode(value)
+        elif isinstance(value, Mapping):
+            event = dict(value)
             reason = self._validator.validate(event)
         else:
             raw = value.encode() if isinstance(value, str) else value

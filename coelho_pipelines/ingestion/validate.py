@@ -143,16 +143,25 @@ def _timestamp_check(path: str) -> Check:
     return check_timestamp
 
 
+def _valid_strings(spec: FieldSpec) -> frozenset[str] | bool | None:
+    """For a string field, the strings `check_string` accepts (True: any); None otherwise."""
+    if spec.type != "string":
+        return None
+    return frozenset(spec.choices) if spec.choices is not None else True
+
+
 def _object_check(fields: Sequence[FieldSpec], prefix: str = "") -> Check:
     """A check of a JSON object holding exactly `fields`."""
-    compiled = [(f.name, f.nullable, _type_check(f, prefix + f.name)) for f in fields]
+    compiled = [
+        (f.name, f.nullable, _type_check(f, prefix + f.name), _valid_strings(f)) for f in fields
+    ]
     known = frozenset(f.name for f in fields)
     where = f"field {prefix[:-1]}: " if prefix else ""
 
     def check_object(value: Any) -> str | None:
         if type(value) is not dict:
             return f"{where}expected object, got {json_type(value)}"
-        for name, nullable, check in compiled:
+        for name, nullable, check, strings in compiled:
             item = value.get(name)
             if item is None:
                 if nullable:
@@ -160,6 +169,8 @@ def _object_check(fields: Sequence[FieldSpec], prefix: str = "") -> Check:
                 if name in value:
                     return f"field {prefix}{name}: null not allowed"
                 return f"field {prefix}{name}: missing"
+            if strings is not None and type(item) is str and (strings is True or item in strings):
+                continue  # a valid string, decided inline (the check would return None)
             reason = check(item)
             if reason is not None:
                 return reason

@@ -326,3 +326,64 @@ def test_auto_capture_forks_until_pickling_proves_cheap(tmp_path) -> None:  # no
         capture.retain()
         capture.release()
     capturer.close()
+
+
+@pytest.mark.parametrize("spec", [TFD, ETA, ECCI], ids=["tfd", "eta", "ecci"])
+@pytest.mark.parametrize("numeric_only", [None, True, False])
+def test_compiled_feature_encoding_equals_the_reference_encoding(spec, numeric_only) -> None:  # noqa: ANN001
+    """The inlined encoder gives the reference encoder's dicts (same keys, same order, same
+    floats), categoricals and scaler state, learning and not, before and after pickling."""
+    events = generate(spec, 1500, seed=11)
+    events[5] = {**events[5], **dict.fromkeys(spec.categorical_features)}  # missing values
+    fast, reference = FeaturePipeline(spec, numeric_only), FeaturePipeline(spec, numeric_only)
+    for event in events:
+        raw_fast: dict = {}
+        raw_reference: dict = {}
+        x = fast.learn_transform(event, raw_fast)
+        assert list(x.items()) == list(
+            reference._encode_reference(event, True, raw_reference).items()
+        )
+        assert raw_fast == raw_reference
+        assert list(fast.transform(event).items()) == list(
+            reference._encode_reference(event, False, None).items()
+        )
+    assert fast.scaler == reference.scaler
+    restored = pickle.loads(pickle.dumps(fast))
+    for event in events[:50]:
+        assert list(restored.transform(event).items()) == list(fast.transform(event).items())
+
+
+def test_string_fields_are_judged_as_their_own_check_judges_them() -> None:
+    """The validator's inline acceptance of valid strings gives the field check's verdict."""
+    from coelho_pipelines.ingestion.validate import EventValidator, _type_check
+
+    validator = EventValidator(ECCI)
+    event = generate(ECCI, 1, seed=2)[0]
+    event = json.loads(json.dumps(event, default=str))
+    strings = [f for f in ECCI.fields if f.type == "string"]
+    assert any(f.choices for f in strings) and any(not f.choices for f in strings)
+    for field in strings:
+        for value in ("", "Mobile", "purchase", "Books", "nope", 3, 2.5, True, ["x"]):
+            probe = {**event, field.name: value}
+            assert validator.validate(probe) == _type_check(field, field.name)(value)
+
+
+def test_one_pass_nearest_center_equals_dbstream_and_river_distances() -> None:
+    from river import utils
+
+    from coelho_pipelines.incremental.metrics import DistanceSilhouette
+
+    features, model = FeaturePipeline(ECCI), ECCI.river_model()
+    checked = 0
+    for event in generate(ECCI, 1500, seed=13):
+        x = features.learn_transform(event)
+        centers = model.centers
+        cluster, pair = DistanceSilhouette.predict_nearest(x, centers)
+        assert cluster == model.predict_one(x)
+        assert pair == DistanceSilhouette.distances(x, cluster, centers)
+        if pair is not None:
+            river = sorted(utils.math.minkowski_distance(c, x, 2) for c in centers.values())
+            assert pair == (utils.math.minkowski_distance(centers[cluster], x, 2), river[-2])
+            checked += 1
+        model.learn_one(x)
+    assert checked > 1000
