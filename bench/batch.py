@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import shutil
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from coelho_pipelines.ingestion.tables import (  # noqa: E402
     raw_schema,
 )
 from coelho_pipelines.use_cases import get_spec  # noqa: E402
+from coelho_pipelines.use_cases.spec import UTC_HOUR_SQL, UTC_WEEKDAY_SQL  # noqa: E402
 
 START = "2026-01-01T00:00:00+00:00"
 DAYS = 30
@@ -80,10 +80,11 @@ def duckdb_split(spec, features_uri: str, selection: ts.Selection):  # noqa: ANN
 
 def _pandas_feature(frame: pd.DataFrame, sql: str, kind: str) -> pd.Series:
     """The pandas reading of a spec feature expression (field, struct field, hour, dow)."""
-    if match := re.fullmatch(r"hour\((\w+)\)", sql):
-        values = frame[match[1]].dt.hour
-    elif match := re.fullmatch(r"\(isodow\((\w+)\) - 1\)", sql):
-        values = frame[match[1]].dt.dayofweek
+    times = {UTC_HOUR_SQL.format(t=c): (c, "hour") for c in frame.columns}
+    times |= {UTC_WEEKDAY_SQL.format(t=c): (c, "dayofweek") for c in frame.columns}
+    if sql in times:
+        column, part = times[sql]
+        values = getattr(frame[column].dt, part)
     elif "." in sql:
         column, field = sql.split(".", 1)
         values = frame[column].str.get(field)

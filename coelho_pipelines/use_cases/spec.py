@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
@@ -53,17 +53,29 @@ def field_feature(name: str, kind: FeatureKind, *path: str) -> Feature:
     return Feature(name, kind, sql, lambda event: _walk(event, path))
 
 
-def _parse_time(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+def _utc_time(value: Any) -> datetime:
+    """An event time as an aware UTC datetime (naive values are taken as UTC)."""
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+# Whole hours / days since the epoch (floored, so times before 1970 are right too). Integer
+# arithmetic on the epoch is ~4x faster in DuckDB than hour()/isodow() on a TIMESTAMPTZ, which
+# go through the ICU calendar; the results are the same in UTC.
+_EPOCH_HOURS = "CAST(fdiv(epoch_us({t}), 3600000000) AS BIGINT)"
+_EPOCH_DAYS = "CAST(fdiv(epoch_us({t}), 86400000000) AS BIGINT)"
+UTC_HOUR_SQL = f"(({_EPOCH_HOURS} % 24 + 24) % 24)"
+# 1970-01-01 was a Thursday: day 0 is weekday 3 (0 = Monday).
+UTC_WEEKDAY_SQL = f"(({_EPOCH_DAYS} % 7 + 10) % 7)"
 
 
 def time_feature(name: str, part: Literal["hour", "dayofweek"], time_field: str) -> Feature:
     """Hour of day (0-23) or ISO day of week (0=Monday) of the event time, in UTC."""
     if part == "hour":
-        sql = f"hour({time_field})"
-        return Feature(name, "numeric", sql, lambda e: _parse_time(e[time_field]).hour)
-    sql = f"(isodow({time_field}) - 1)"
-    return Feature(name, "numeric", sql, lambda e: _parse_time(e[time_field]).weekday())
+        sql = UTC_HOUR_SQL.format(t=time_field)
+        return Feature(name, "numeric", sql, lambda e: _utc_time(e[time_field]).hour)
+    sql = UTC_WEEKDAY_SQL.format(t=time_field)
+    return Feature(name, "numeric", sql, lambda e: _utc_time(e[time_field]).weekday())
 
 
 @dataclass(frozen=True)

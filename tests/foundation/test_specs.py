@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from pydantic import ValidationError
 
@@ -67,6 +69,40 @@ def test_feature_sql_and_python_extractors_agree_on_generated_events(spec) -> No
                 assert sql_value == pytest.approx(python_value), feature.name
             else:
                 assert sql_value == python_value, (feature.name, sql_value, python_value)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "1969-12-31T23:59:59.500000+00:00",
+        "1965-03-01T05:00:00+00:00",
+        "2026-11-22T23:30:00-05:00",  # 04:30 UTC on Monday the 23rd
+        "2026-11-23T00:00:00+00:00",
+        "2024-02-29T12:00:00+14:00",
+    ],
+)
+def test_time_features_are_utc_in_sql_and_python(moment: str) -> None:
+    """Hour and weekday by epoch arithmetic equal DuckDB's own hour()/isodow() in UTC and the
+    Python extractor, across midnight, before 1970 and for non-UTC offsets."""
+    from datetime import datetime
+
+    import duckdb
+
+    from coelho_pipelines.use_cases.spec import time_feature
+
+    hour = time_feature("h", "hour", "t")
+    weekday = time_feature("d", "dayofweek", "t")
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        row = con.execute(
+            f"SELECT {hour.sql}, {weekday.sql}, hour(t), isodow(t) - 1 "
+            "FROM (SELECT CAST($m AS TIMESTAMPTZ) AS t)",
+            {"m": moment},
+        ).fetchone()
+    expected = datetime.fromisoformat(moment).astimezone(UTC)
+    assert row == (expected.hour, expected.weekday(), expected.hour, expected.weekday())
+    assert hour.extract({"t": moment}) == expected.hour
+    assert weekday.extract({"t": moment}) == expected.weekday()
 
 
 def test_tfd_features_exclude_minute_second_year() -> None:
