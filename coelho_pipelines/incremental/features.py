@@ -117,6 +117,7 @@ class _Step:
     extract: Any
     encoding: _Encoding
     kind_categorical: bool
+    key: str | None  # a top-level schema field: read with one `get`
     hot_keys: dict[str, str | None]  # string value -> its one-hot key (a bounded cache)
 
 
@@ -134,6 +135,10 @@ def _read(step: _Step, event: Mapping[str, Any]) -> Any:
                 break
             value = value.get(part)
     return int(value) if isinstance(value, bool) else value
+
+
+def _single(path: tuple[str, ...] | None) -> str | None:
+    return path[0] if path is not None and len(path) == 1 else None
 
 
 def _hot_key(step: _Step, value: Any) -> str | None:
@@ -173,6 +178,7 @@ class FeaturePipeline:
                 e.extract,
                 e,
                 e.kind == "categorical",
+                _single(paths.get(e.name)),
                 {},
             )
             for e in self._encodings
@@ -264,7 +270,10 @@ class FeaturePipeline:
         scaler = self.scaler
         count, means, m2 = scaler.count, scaler.mean, scaler.m2
         for step in self._plan:
-            value = _read(step, event)
+            key = step.key
+            value = _read(step, event) if key is None else event.get(key)
+            if type(value) is bool:
+                value = int(value)  # as `_read` gives it
             name = step.name
             if step.numeric:
                 if value is None:

@@ -150,10 +150,25 @@ def _valid_strings(spec: FieldSpec) -> frozenset[str] | bool | None:
     return frozenset(spec.choices) if spec.choices is not None else True
 
 
+def _in_bounds(spec: FieldSpec) -> tuple[type, Any, Any] | None:
+    """For an int or float field with finite bounds both sides (within int64 for ints), the
+    type and bounds whose values the check surely accepts; None otherwise. NaN and
+    infinities fail the comparisons, other types fail the type test: the check decides."""
+    low, high = spec.minimum, spec.maximum
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return None
+    if spec.type == "int" and low >= INT64_MIN and high <= INT64_MAX:
+        return int, low, high
+    if spec.type == "float":
+        return float, low, high
+    return None
+
+
 def _object_check(fields: Sequence[FieldSpec], prefix: str = "") -> Check:
     """A check of a JSON object holding exactly `fields`."""
     compiled = [
-        (f.name, f.nullable, _type_check(f, prefix + f.name), _valid_strings(f)) for f in fields
+        (f.name, f.nullable, _type_check(f, prefix + f.name), _valid_strings(f), _in_bounds(f))
+        for f in fields
     ]
     known = frozenset(f.name for f in fields)
     where = f"field {prefix[:-1]}: " if prefix else ""
@@ -161,7 +176,7 @@ def _object_check(fields: Sequence[FieldSpec], prefix: str = "") -> Check:
     def check_object(value: Any) -> str | None:
         if type(value) is not dict:
             return f"{where}expected object, got {json_type(value)}"
-        for name, nullable, check, strings in compiled:
+        for name, nullable, check, strings, bounded in compiled:
             item = value.get(name)
             if item is None:
                 if nullable:
@@ -169,8 +184,13 @@ def _object_check(fields: Sequence[FieldSpec], prefix: str = "") -> Check:
                 if name in value:
                     return f"field {prefix}{name}: null not allowed"
                 return f"field {prefix}{name}: missing"
-            if strings is not None and type(item) is str and (strings is True or item in strings):
-                continue  # a valid string, decided inline (the check would return None)
+            if strings is not None:
+                if type(item) is str and (strings is True or item in strings):
+                    continue  # a valid string, decided inline (the check would return None)
+            elif bounded is not None:
+                kind, low, high = bounded
+                if type(item) is kind and low <= item <= high:
+                    continue  # a valid number, decided inline (the check would return None)
             reason = check(item)
             if reason is not None:
                 return reason

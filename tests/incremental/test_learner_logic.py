@@ -353,8 +353,9 @@ def test_compiled_feature_encoding_equals_the_reference_encoding(spec, numeric_o
         assert list(restored.transform(event).items()) == list(fast.transform(event).items())
 
 
-def test_string_fields_are_judged_as_their_own_check_judges_them() -> None:
-    """The validator's inline acceptance of valid strings gives the field check's verdict."""
+def test_string_and_number_fields_are_judged_as_their_own_check_judges_them() -> None:
+    """The validator's inline acceptance of valid strings and numbers in bounds gives the
+    field check's verdict (and reason) for every probe."""
     from coelho_pipelines.ingestion.validate import EventValidator, _type_check
 
     validator = EventValidator(ECCI)
@@ -364,6 +365,15 @@ def test_string_fields_are_judged_as_their_own_check_judges_them() -> None:
     assert any(f.choices for f in strings) and any(not f.choices for f in strings)
     for field in strings:
         for value in ("", "Mobile", "purchase", "Books", "nope", 3, 2.5, True, ["x"]):
+            probe = {**event, field.name: value}
+            assert validator.validate(probe) == _type_check(field, field.name)(value)
+    numbers = [f for f in ECCI.fields if f.type in ("int", "float") and f.maximum is not None]
+    assert {f.type for f in numbers} == {"int", "float"}
+    for field in numbers:
+        low, high = field.minimum, field.maximum
+        values = [low, high, int(low), int(high), low - 1, high + 1, (low + high) / 2]
+        values += [math.nan, math.inf, -math.inf, True, "3", 2**63, float(int(low))]
+        for value in values:
             probe = {**event, field.name: value}
             assert validator.validate(probe) == _type_check(field, field.name)(value)
 
