@@ -1,6 +1,8 @@
-"""`lakehouse_maintenance`: compact, vacuum and checkpoint every raw and dead-letter table.
+"""`lakehouse_maintenance`: compact, vacuum and checkpoint every Delta table of every use case
+(raw events, dead letters, and the batch features and training-set tables).
 
-Ingestion appends one file per partition and commit, so tables collect small files; optimize
+Ingestion appends one file per partition and commit, features replace partitions and the
+training set is overwritten per materialization, so tables collect small and stale files; optimize
 compacts them (row counts unchanged: checked), vacuum deletes files no version within the
 retention needs, a checkpoint plus log cleanup keeps the Delta log short. Each table gets an
 AssetObservation with files, bytes and rows before and after.
@@ -82,9 +84,15 @@ def maintain_table(
 
 
 def _tables(specs: tuple[UseCaseSpec, ...]) -> Iterator[tuple[dg.AssetKey, str]]:
+    from coelho_pipelines.batch import lineage
+    from coelho_pipelines.batch.features import features_table_name
+    from coelho_pipelines.batch.training_set import training_set_table_name
+
     for spec in specs:
         yield raw_events_key(spec), raw_table_name(spec)
         yield dead_letters_key(spec), dead_letter_table_name(spec)
+        yield lineage.asset_key(spec, lineage.FEATURES), features_table_name(spec)
+        yield lineage.asset_key(spec, lineage.TRAINING_SET), training_set_table_name(spec)
 
 
 def build_maintenance_defs(specs: tuple[UseCaseSpec, ...]) -> dg.Definitions:
@@ -119,7 +127,7 @@ def build_maintenance_defs(specs: tuple[UseCaseSpec, ...]) -> dg.Definitions:
     @dg.job(
         name=JOB_NAME,
         tags={KIND_TAG: "maintenance"},
-        description="Compact, vacuum and checkpoint every raw and dead-letter Delta table.",
+        description="Compact, vacuum and checkpoint every Delta table of every use case.",
     )
     def lakehouse_maintenance() -> None:
         maintain_tables()

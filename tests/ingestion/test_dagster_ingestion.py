@@ -189,6 +189,7 @@ def test_maintenance_compacts_and_keeps_rows(
     before = file_stats(uri)
     assert before["files"] >= 10 and before["rows"] == 1_200
     ids_before = sorted(DeltaTable(uri).to_pyarrow_table().column("transaction_id").to_pylist())
+    features_uri = _write_features_twice(spec, lakehouse, uri)
 
     defs = dg.Definitions.merge(
         build_maintenance_defs((spec,)), dg.Definitions(resources={"lakehouse": lakehouse})
@@ -214,6 +215,10 @@ def test_maintenance_compacts_and_keeps_rows(
     assert raw["rows_before"].value == raw["rows_after"].value == 1_200
     assert raw["files_after"].value < raw["files_before"].value
     assert raw["files_vacuumed"].value > 0
+    features = observations["tfd/features"]
+    assert features["rows_before"].value == features["rows_after"].value == 1_200
+    assert features["files_vacuumed"].value > 0  # the files the second write replaced
+    assert file_stats(features_uri)["rows"] == 1_200
     after = file_stats(uri)
     assert after["rows"] == 1_200 and after["files"] < before["files"]
     assert sorted(DeltaTable(uri).to_pyarrow_table().column("transaction_id").to_pylist()) == (
@@ -224,6 +229,22 @@ def test_maintenance_compacts_and_keeps_rows(
     assert ingest(spec, kafka, lakehouse).events == 10
     again = maintain_table(uri, {}, retention_hours=0, enforce_retention_duration=False)
     assert again["rows_after"] == 1_210
+
+
+def _write_features_twice(spec, lakehouse: LakehouseResource, raw_uri: str) -> str:  # noqa: ANN001
+    """The batch features table, written twice over the same dates (stale files to vacuum)."""
+    from datetime import date
+
+    from coelho_pipelines.batch import features as feature_sql
+
+    con = feature_sql.connect()
+    feature_sql.register_delta(con, "raw", raw_uri)
+    start, end = date(1970, 1, 1), date(9999, 12, 31)
+    table = feature_sql.compute_features(spec, con, start, end)
+    features_uri = lakehouse.table_uri(feature_sql.features_table_name(spec))
+    for _ in range(2):
+        feature_sql.write_features(spec, features_uri, table, start, end)
+    return features_uri
 
 
 def test_sensor_ranges_json_roundtrip() -> None:
