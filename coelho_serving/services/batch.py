@@ -4,6 +4,7 @@ plots and the champion's cluster analytics. Predictions are micro-batched off th
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ class BatchService:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.batcher = MicroBatcher()
+        # model -> its compiled row predictor (`fast_predict`), built once per loaded model
+        self._predictors: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._pngs: dict[tuple[str, str, str], bytes] = {}
 
     async def runs(self, spec: UseCaseSpec) -> dict[str, Any]:
@@ -93,7 +96,7 @@ class BatchService:
 
         def load_run() -> Any:
             try:
-                return registry.load_run_model(uri, run_id)
+                return self._prepared(registry.load_run_model(uri, run_id))
             except KeyError as error:
                 raise HTTPException(404, f"run {run_id!r} of {spec.key} has no model") from error
 
@@ -115,8 +118,8 @@ class BatchService:
                 source="champion",
                 max_age=self.services.config.mlflow_check_seconds,
                 probe=probe,
-                load=lambda version: registry.load_model(
-                    uri, f"models:/{spec.registered_model}/{version}"
+                load=lambda version: self._prepared(
+                    registry.load_model(uri, f"models:/{spec.registered_model}/{version}")
                 ),
             )
         except Exception as error:
@@ -124,16 +127,30 @@ class BatchService:
                 raise unavailable("MLflow", error) from error
             raise
 
+    def _prepared(self, model: Any) -> Any:
+        """The loaded model, its fast row predictor compiled (in the loading thread)."""
+        self._predictor(model)
+        return model
+
+    def _predictor(self, model: Any) -> Callable[[Sequence[dict[str, Any]]], list[Any]]:
+        """`fast_predict.compile_predictor(model)`, compiled once per model: the outputs of
+        `predict_frame` (probability, value or cluster) without pandas on each request."""
+        predictor = self._predictors.get(model)
+        if predictor is None:
+            from coelho_pipelines.models import fast_predict
+
+            predictor = self._predictors[model] = fast_predict.compile_predictor(model)
+        return predictor
+
     async def predict(
         self, spec: UseCaseSpec, event: dict[str, Any], run_id: str | None = None
     ) -> dict[str, Any]:
-        from coelho_pipelines.batch import registry
-
         entry, label = await self._model(spec, run_id)
-        column = "probability" if spec.task == "classification" else "prediction"
+        model = entry.model
 
         def score(events: Sequence[dict[str, Any]]) -> list[Any]:
-            return registry.predict_frame(entry.model, spec, events)[column].tolist()
+            rows = [spec.extract_features(event) for event in events]
+            return self._predictor(model)(rows)
 
         key = (spec.key, label, run_id or entry.version)
         try:

@@ -1,0 +1,314 @@
+"""Serving-side fast path of a fitted `CoelhoBatchModel`: the same outputs without pandas.
+
+`predict_frame` builds pandas frames and runs sklearn's input validation on every call, which
+costs milliseconds per request for a one-row input. `compile_predictor` reads the fitted model
+once and returns a function from feature rows (`spec.extract_features(event)` dicts) to the
+served output (the probability for classification, the value for regression, the cluster for
+clustering), computed with the model's own arithmetic:
+
+- CatBoost: the fitted CatBoost model on a plain list of rows in the estimator's column order
+  (the same values `FeatureLayout.normalize` gives, without the DataFrame).
+- KMeans pipelines (`estimators.kmeans_pipeline`): the median imputation, standard scaling and
+  one-hot encoding applied from the fitted statistics in numpy, then scikit-learn's own label
+  kernel (the one `KMeans.predict` calls) on the encoded matrix.
+
+Anything else, or a fitted model whose settings this does not replicate, gets the original
+`predict_frame`. Every compiled predictor is checked against `predict_frame` on probe rows
+before it is used; a mismatch falls back too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from coelho_pipelines.models.encoding import MISSING, FeatureLayout, _direct_columns
+
+Rows = Sequence[Mapping[str, Any]]
+RowPredictor = Callable[[Rows], list[Any]]
+
+
+def output_column(task: str) -> str:
+    """The `predict_frame` column the API serves for a task."""
+    return "probability" if task == "classification" else "prediction"
+
+
+def frame_predictor(model: Any) -> RowPredictor:
+    """The reference path: `predict_frame` on a normalized frame of the rows."""
+    column = output_column(model.task)
+
+    def predict(rows: Rows) -> list[Any]:
+        return model.predict_frame(model.input_layout.frame_from_rows(rows))[column].tolist()
+
+    return predict
+
+
+def compile_predictor(model: Any) -> RowPredictor:
+    """A fast predictor equal to `frame_predictor(model)`, else `frame_predictor(model)`."""
+    reference = frame_predictor(model)
+    try:
+        fast = _compile(model, reference)
+    except (AttributeError, ImportError, KeyError, TypeError, ValueError):
+        return reference
+    if fast is None or not _agrees(fast, reference, _probe_rows(model)):
+        return reference
+    fast.compiled = True  # type: ignore[attr-defined]
+    return fast
+
+
+def is_compiled(predictor: RowPredictor) -> bool:
+    """Whether `compile_predictor` returned a fast path (else it is `frame_predictor`)."""
+    return getattr(predictor, "compiled", False)
+
+
+def _compile(model: Any, reference: RowPredictor) -> RowPredictor | None:
+    from coelho_pipelines.models.estimators import _CatBoostEstimator
+
+    if isinstance(model.estimator, _CatBoostEstimator) and model.task in (
+        "classification",
+        "regression",
+    ):
+        return _catboost_predictor(model, reference)
+    if model.task == "clustering":
+        return _kmeans_predictor(model, reference)
+    return None
+
+
+# --- the normalized columns of rows ----------------------------------------------------------
+
+
+def normalized_columns(layout: FeatureLayout, rows: Rows) -> dict[str, np.ndarray]:
+    """The columns `layout.frame_from_rows(rows)` holds (float64 numerics, string
+    categoricals), as numpy arrays: built from the python values when they are plain, else
+    through pandas exactly as `frame_from_rows` does."""
+    columns = {name: [row.get(name) for row in rows] for name in layout.order}
+    direct = _direct_columns(layout, columns)
+    if direct is not None:
+        return direct
+    frame = layout.frame_from_rows(rows)
+    return {name: frame[name].to_numpy() for name in layout.order}
+
+
+# --- CatBoost ----------------------------------------------------------------------------------
+
+
+def _catboost_predictor(model: Any, reference: RowPredictor) -> RowPredictor | None:
+    from catboost import CatBoost
+
+    estimator = model.estimator
+    booster = estimator.model_
+    layout: FeatureLayout = model.input_layout
+    if not isinstance(booster, CatBoost) or layout != estimator.layout:
+        return None
+    classification = model.task == "classification"
+
+    def predict(rows: Rows) -> list[Any]:
+        columns = normalized_columns(layout, rows)
+        if any(columns[name].dtype != np.float64 for name in layout.numeric):
+            return reference(rows)
+        # Plain python values per row: what CatBoost reads from the normalized frame.
+        values = [columns[name].tolist() for name in layout.order]
+        matrix = [list(row) for row in zip(*values, strict=True)]
+        if classification:
+            return np.asarray(booster.predict_proba(matrix))[:, 1].tolist()
+        values = np.asarray(booster.predict(matrix)).ravel()
+        return np.asarray(values, dtype="float64").tolist()
+
+    return predict
+
+
+# --- KMeans pipelines --------------------------------------------------------------------------
+
+
+def _kmeans_predictor(model: Any, reference: RowPredictor) -> RowPredictor | None:
+    from sklearn.cluster import KMeans
+    from sklearn.cluster._kmeans import _labels_inertia
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from coelho_pipelines.models.estimators import FeatureNormalizer
+
+    pipeline = model.estimator
+    if not isinstance(pipeline, Pipeline) or [n for n, _ in pipeline.steps] != [
+        "normalize",
+        "encode",
+        "cluster",
+    ]:
+        return None
+    normalize, encode, kmeans = (step for _, step in pipeline.steps)
+    if not (
+        isinstance(normalize, FeatureNormalizer)
+        and isinstance(encode, ColumnTransformer)
+        and isinstance(kmeans, KMeans)
+        and not encode.sparse_output_
+    ):
+        return None
+    layout: FeatureLayout = normalize.layout
+    blocks = []
+    for name, transformer, names in encode.transformers_:
+        if name == "remainder":
+            if transformer != "drop":
+                return None
+            continue
+        if name == "numeric":
+            block = _numeric_block(transformer, list(names), SimpleImputer, StandardScaler)
+        elif name == "categorical":
+            block = _onehot_block(transformer, list(names), OneHotEncoder)
+        else:
+            return None
+        if block is None:
+            return None
+        blocks.append((encode.output_indices_[name], block))
+    width = max((s.stop for s, _ in blocks), default=0)
+    centers = np.ascontiguousarray(kmeans.cluster_centers_, dtype=np.float64)
+    if width != centers.shape[1]:
+        return None
+
+    def predict(rows: Rows) -> list[Any]:
+        columns = normalized_columns(layout, rows)
+        n = len(rows)
+        encoded = np.zeros((n, width), dtype=np.float64)
+        for where, block in blocks:
+            encoded[:, where] = block(columns, n)
+        if not np.isfinite(encoded).all():  # sklearn rejects these: let it say so
+            return reference(rows)
+        labels = _labels_inertia(
+            encoded, np.ones(n, dtype=np.float64), centers, n_threads=1, return_inertia=False
+        )
+        return np.asarray(labels, dtype="int64").tolist()
+
+    return predict
+
+
+Block = Callable[[Mapping[str, np.ndarray], int], np.ndarray]
+
+
+def _numeric_block(
+    transformer: Any, names: list[str], imputer_type: Any, scaler_type: Any
+) -> Block | None:
+    """Median imputation then standard scaling, as the fitted `SimpleImputer` and
+    `StandardScaler` compute them (fill the missing, subtract the mean, divide by the scale)."""
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(transformer, Pipeline) or len(transformer.steps) != 2:
+        return None
+    imputer, scaler = (step for _, step in transformer.steps)
+    if not (isinstance(imputer, imputer_type) and isinstance(scaler, scaler_type)):
+        return None
+    statistics = np.asarray(imputer.statistics_, dtype=np.float64)
+    missing = imputer.missing_values
+    if (
+        imputer.add_indicator
+        or not (isinstance(missing, float) and math.isnan(missing))
+        or np.isnan(statistics).any()
+        or len(statistics) != len(names)
+    ):
+        return None
+    mean = np.asarray(scaler.mean_, dtype=np.float64) if scaler.with_mean else None
+    scale = np.asarray(scaler.scale_, dtype=np.float64) if scaler.with_std else None
+
+    def block(columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        values = np.empty((n, len(names)), dtype=np.float64)
+        for j, name in enumerate(names):
+            values[:, j] = columns[name]
+        holes = np.isnan(values)
+        if holes.any():
+            values[holes] = np.broadcast_to(statistics, values.shape)[holes]
+        if mean is not None:
+            values -= mean
+        if scale is not None:
+            values /= scale
+        return values
+
+    return block
+
+
+def _onehot_block(encoder: Any, names: list[str], encoder_type: Any) -> Block | None:
+    """One-hot columns from the fitted categories; an unseen value is all zeros (as
+    `handle_unknown="ignore"`)."""
+    if not (
+        isinstance(encoder, encoder_type)
+        and encoder.handle_unknown == "ignore"
+        and encoder.drop_idx_ is None
+        and not getattr(encoder, "_infrequent_enabled", False)
+        and np.dtype(encoder.dtype) == np.float64
+        and len(encoder.categories_) == len(names)
+    ):
+        return None
+    tables, offsets, width = [], [], 0
+    for categories in encoder.categories_:
+        if categories.dtype != object or not all(isinstance(c, str) for c in categories):
+            return None
+        tables.append({value: i for i, value in enumerate(categories)})
+        offsets.append(width)
+        width += len(categories)
+
+    def block(columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        values = np.zeros((n, width), dtype=np.float64)
+        for name, table, offset in zip(names, tables, offsets, strict=True):
+            for i, value in enumerate(columns[name].tolist()):
+                index = table.get(value)
+                if index is not None:
+                    values[i, offset + index] = 1.0
+        return values
+
+    return block
+
+
+# --- the self-check ----------------------------------------------------------------------------
+
+
+def _probe_rows(model: Any) -> list[dict[str, Any]]:
+    """Rows that exercise every encoding branch: missing values, seen and unseen categories,
+    booleans, zeros and large values."""
+    layout: FeatureLayout = model.input_layout
+    seen = _seen_categories(model)
+    numbers = [0.0, 1.0, -3.5, 17.25, 1234.5, None, 86.0, 2.0]
+    rows = []
+    for i, number in enumerate(numbers):
+        row: dict[str, Any] = {name: number for name in layout.numeric}
+        for j, name in enumerate(layout.categorical):
+            options = [*seen.get(name, []), MISSING, None, True, "unseen-value"]
+            row[name] = options[(i + j) % len(options)]
+        rows.append(row)
+    return rows
+
+
+def _seen_categories(model: Any) -> dict[str, list[str]]:
+    if model.task != "clustering":
+        return {}
+    encode = model.estimator.named_steps.get("encode")
+    onehot = getattr(encode, "named_transformers_", {}).get("categorical")
+    if onehot is None:
+        return {}
+    layout: FeatureLayout = model.input_layout
+    return {
+        name: [str(c) for c in cats]
+        for name, cats in zip(layout.categorical, onehot.categories_, strict=False)
+    }
+
+
+def _agrees(fast: RowPredictor, reference: RowPredictor, rows: list[dict[str, Any]]) -> bool:
+    """Identical outputs one row at a time and all rows in one call."""
+    try:
+        expected = reference(rows)
+        if fast(rows) != expected:
+            return False
+        return all(fast([row]) == [value] for row, value in zip(rows, expected, strict=True))
+    except Exception:  # noqa: BLE001 - a fast path that cannot score the probes is not used
+        return False
+
+
+__all__ = [
+    "RowPredictor",
+    "compile_predictor",
+    "frame_predictor",
+    "is_compiled",
+    "normalized_columns",
+    "output_column",
+]
