@@ -12,6 +12,7 @@ from coelho_pipelines import telemetry
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 from coelho_serving import schemas
 from coelho_serving.cache import CachedModel
+from coelho_serving.frozen import freeze
 from coelho_serving.services.common import (
     MODEL_ERRORS,
     NO_MODEL,
@@ -49,7 +50,7 @@ class IncrementalService:
             loaded = live_store.load_live_model(client, spec.key)
             if loaded is None:
                 raise LookupError("the live model disappeared from Redis")
-            return loaded[1]
+            return freeze(loaded[1])
 
         try:
             return await services.cache.get(
@@ -83,7 +84,7 @@ class IncrementalService:
             loaded = store.load_latest(bundle_only=True)
             if loaded is None:
                 raise snapshot.SnapshotError("the snapshot disappeared from MLflow")
-            return loaded.bundle
+            return freeze(loaded.bundle)
 
         return await self.services.cache.get(
             (spec.key, "snapshot"),
