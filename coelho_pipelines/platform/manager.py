@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 
 from coelho_pipelines import settings
-from coelho_pipelines.platform import apps, dagster, kafka, mlflow, redis
+from coelho_pipelines.platform import apps, dagster, kafka, mlflow, redis, state_lock
 from coelho_pipelines.platform.process import (
     PlatformError,
     ProcessRecord,
@@ -97,6 +97,8 @@ class ServiceStatus:
 class Platform:
     """The services of one state directory. `coelho up/down/status` and the test fixtures."""
 
+    lock_wait_seconds: float = state_lock.DEFAULT_WAIT_SECONDS
+
     def __init__(
         self,
         home: Path,
@@ -166,7 +168,12 @@ class Platform:
     # -- up ----------------------------------------------------------------------------------
     def up(self, names: Iterable[str] | None = None, report: Reporter = print) -> list[str]:
         """Start the services (and their after-start steps) not running yet, in dependency
-        waves. Returns one line per failure; unavailable services are reported, not failures."""
+        waves. Returns one line per failure; unavailable services are reported, not failures.
+        One `up`/`down` at a time per state directory (`state_lock`)."""
+        with state_lock.exclusive(self.home, self.lock_wait_seconds, report):
+            return self._up(names, report)
+
+    def _up(self, names: Iterable[str] | None, report: Reporter) -> list[str]:
         requested = list(names) if names is not None else service_names()
         ctx = self.context(requested)
         failures: list[str] = []
@@ -307,6 +314,10 @@ class Platform:
 
     def down(self, names: Iterable[str] | None = None, report: Reporter = print) -> list[str]:
         """Stop services in reverse start order; returns the names stopped."""
+        with state_lock.exclusive(self.home, self.lock_wait_seconds, report):
+            return self._down(names, report)
+
+    def _down(self, names: Iterable[str] | None, report: Reporter) -> list[str]:
         wanted = set(names) if names is not None else set(service_names())
         stopped = []
         for service in reversed(SERVICES):
