@@ -22,7 +22,7 @@ from coelho_pipelines.use_cases import all_specs
 from coelho_serving import errors
 from coelho_serving.config import ServingConfig
 from coelho_serving.observability import MetricsMiddleware, metrics_response
-from coelho_serving.routers import PREFIX, use_case_routers
+from coelho_serving.routers import PREFIX, api_routers
 from coelho_serving.security import Guard, add_cors, api_key_guard
 from coelho_serving.services import Services
 
@@ -54,9 +54,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     errors.install(app, [spec.key for spec in specs])
     guard = api_key_guard(config.api_key)
     _system_routes(app, specs, guard)
-    for spec in specs:
-        for router in use_case_routers(spec, guard):
-            app.include_router(router)
+    for router in api_routers(specs, guard):
+        app.include_router(router)
     app.add_middleware(MetricsMiddleware)
     add_cors(app, config.cors_origins)
     return app

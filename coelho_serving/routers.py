@@ -5,6 +5,7 @@ typed request and response. Endpoints only translate HTTP to the services in `se
 (No `from __future__ import annotations` here: FastAPI reads the annotations at runtime.)
 """
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -52,26 +53,35 @@ def _area_router(path: str, tag: str, guard: Guard) -> APIRouter:
     )
 
 
-def incremental_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
-    """`/incremental/<uc>/...`: the River learner's live model, status and metrics."""
+def incremental_predict_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
+    """`POST /incremental/<uc>/predict`: the live model's prediction."""
     uc = spec.key
-    tag = f"incremental {uc}"
-    router = _area_router(f"/incremental/{uc}", tag, guard)
+    router = _area_router(f"/incremental/{uc}", f"incremental {uc}", guard)
     request_model = schemas.request_model(spec)
-    response_model = schemas.response_model(spec)
-
-    @router.get("/status", summary=f"{uc}: learner status", responses=_errors(404))
-    async def status(services: ServicesDep) -> dict[str, Any]:
-        return await services.incremental.status(spec)
 
     @router.post(
         "/predict",
         summary=f"{uc}: predict with the live model",
-        response_model=response_model,
+        response_model=schemas.response_model(spec),
         responses=_errors(400),
     )
-    async def predict(body: request_model, services: ServicesDep) -> dict[str, Any]:  # type: ignore[valid-type]
+    async def predict(body: request_model, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
+        # The services straight from the app state: no dependency to solve on the hot path.
+        services: Services = request.app.state.services
         return await services.incremental.predict(spec, body.event())
+
+    return router
+
+
+def incremental_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
+    """`/incremental/<uc>/...` (but predict): the River learner's status and metrics."""
+    uc = spec.key
+    tag = f"incremental {uc}"
+    router = _area_router(f"/incremental/{uc}", tag, guard)
+
+    @router.get("/status", summary=f"{uc}: learner status", responses=_errors(404))
+    async def status(services: ServicesDep) -> dict[str, Any]:
+        return await services.incremental.status(spec)
 
     @router.get("/metrics", summary=f"{uc}: prequential metrics", responses=_errors(404))
     async def metrics(
@@ -116,31 +126,39 @@ def _cluster_routes(router: APIRouter, spec: UseCaseSpec, area: Any) -> None:
         return await area(services).clusters(spec, feature=feature)
 
 
-def batch_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
-    """`/batch/<uc>/...`: registered batch models, their runs, metrics and plots."""
+def batch_predict_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
+    """`POST /batch/<uc>/predict`: the champion's (or a given run's) prediction."""
     uc = spec.key
     router = _area_router(f"/batch/{uc}", f"batch {uc}", guard)
     request_model = schemas.request_model(spec)
-    response_model = schemas.response_model(spec)
-
-    @router.get("/runs", summary=f"{uc}: batch runs, best first, champion marked")
-    async def runs(services: ServicesDep) -> dict[str, Any]:
-        return await services.batch.runs(spec)
 
     @router.post(
         "/predict",
         summary=f"{uc}: predict with the champion (or a given run)",
         responses=_errors(400, 404),
-        response_model=response_model,
+        response_model=schemas.response_model(spec),
     )
     async def predict(
         body: request_model,  # type: ignore[valid-type]
-        services: ServicesDep,
+        request: Request,
         run_id: Annotated[
             str | None, Query(min_length=1, max_length=64, description="a run instead")
         ] = None,
     ) -> dict[str, Any]:
+        services: Services = request.app.state.services
         return await services.batch.predict(spec, body.event(), run_id=run_id)
+
+    return router
+
+
+def batch_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
+    """`/batch/<uc>/...` (but predict): registered batch models, their runs, metrics, plots."""
+    uc = spec.key
+    router = _area_router(f"/batch/{uc}", f"batch {uc}", guard)
+
+    @router.get("/runs", summary=f"{uc}: batch runs, best first, champion marked")
+    async def runs(services: ServicesDep) -> dict[str, Any]:
+        return await services.batch.runs(spec)
 
     @router.get("/runs/{run_id}/metrics", summary=f"{uc}: metrics of a run", responses=_errors(404))
     async def run_metrics(run_id: Annotated[str, RUN_ID], services: ServicesDep) -> dict[str, Any]:
@@ -205,6 +223,21 @@ def sql_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
     return router
 
 
+PREDICT_ROUTERS = (incremental_predict_router, batch_predict_router)
+AREA_ROUTERS = (incremental_router, batch_router, sql_router)
+
+
 def use_case_routers(spec: UseCaseSpec, guard: Guard) -> list[APIRouter]:
-    """Every API router of one use case: incremental, batch and sql."""
-    return [build(spec, guard) for build in (incremental_router, batch_router, sql_router)]
+    """Every API router of one use case: its two predict routes, incremental, batch, sql."""
+    return [build(spec, guard) for build in (*PREDICT_ROUTERS, *AREA_ROUTERS)]
+
+
+def api_routers(specs: Sequence[UseCaseSpec], guard: Guard) -> list[APIRouter]:
+    """The API routers of all use cases, the predict routes of every use case first.
+
+    FastAPI matches a request against the routes one at a time, in order (a few microseconds
+    each, about 40 routes here): the hot prediction routes go first. The docs keep their
+    grouping (by tag); only the order of the groups and of predict within them changes.
+    """
+    first = [build(spec, guard) for spec in specs for build in PREDICT_ROUTERS]
+    return first + [build(spec, guard) for spec in specs for build in AREA_ROUTERS]
