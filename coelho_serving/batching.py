@@ -1,7 +1,8 @@
 """Opportunistic micro-batching: concurrent predictions for one model share one call.
 
-The batch models predict from a pandas frame, whose per-call cost barely depends on the number
-of rows; scoring one row per request on the event loop would also stall every other request.
+A batch model's per-call cost grows far slower than its number of rows (one CatBoost call, one
+KMeans label kernel over a matrix: `fast_predict`); scoring on the event loop would also stall
+every other request.
 So requests queue per model; one worker thread scores whatever has queued while the previous
 call ran. A lone request waits for nobody (no timer); under load, calls grow to `max_batch`.
 If a call fails, its rows are scored one by one so a bad row only fails its own request.

@@ -4,7 +4,8 @@ No Dagster here. The modules that own the data formats do the reading (`incremen
 and `incremental.snapshot` for the learner's state, `batch.registry` for batch models,
 `sql_engine` for SQL); this layer adds caching, fallbacks, error mapping and metrics. Every
 blocking call runs in a worker thread; incremental predictions on a cached model run inline
-(about a millisecond), batch predictions are micro-batched in a worker thread.
+(well under a millisecond; forests' vote weights are read once, `frozen`), batch predictions
+are micro-batched in a worker thread through the model's compiled predictor (`fast_predict`).
 """
 
 from __future__ import annotations

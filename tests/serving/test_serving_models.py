@@ -61,6 +61,33 @@ def test_live_model_from_redis(stack: Any, trained: Any, key: str) -> None:
 
 
 @pytest.mark.parametrize("key", KEYS)
+def test_batch_predict_serves_exactly_the_registered_models_outputs(
+    stack: Any, trained: Any, key: str
+) -> None:
+    """The API's compiled fast path answers what the champion's `predict_frame` computes,
+    for single requests and for concurrent ones (micro-batched into one call)."""
+    import concurrent.futures
+
+    from coelho_pipelines.batch import registry
+    from coelho_pipelines.use_cases import get_spec
+
+    spec = get_spec(key)
+    model = registry.load_model(
+        stack.mlflow_uri, f"models:/{spec.registered_model}/{trained.champion_versions[key]}"
+    )
+    events = trained.events[key][-60:]
+    column = "probability" if spec.task == "classification" else "prediction"
+    expected = registry.predict_frame(model, spec, events)[column].tolist()
+    with stack.client() as client:
+        single = [_predict(client, "batch", key, event).json() for event in events[:30]]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            together = list(pool.map(lambda e: _predict(client, "batch", key, e).json(), events))
+    field = PREDICTION_KEY[key]
+    assert [body[field] for body in single] == expected[:30]
+    assert [body[field] for body in together] == expected
+
+
+@pytest.mark.parametrize("key", KEYS)
 def test_batch_champion_and_run_id(stack: Any, trained: Any, key: str) -> None:
     event = trained.events[key][7]
     with stack.client() as client:
