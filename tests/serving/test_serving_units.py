@@ -299,3 +299,42 @@ def test_micro_batching_coalesces_concurrent_requests_and_isolates_bad_rows() ->
     assert sum(1 for size in model.calls if size > 1) <= 4  # 21 rows in a handful of calls
     lone = asyncio.run(batcher.submit("m", model, 21))
     assert lone == 42 and model.calls[-1] == 1
+
+
+def test_cheap_models_are_scored_on_the_loop_still_batched_and_slow_ones_in_a_thread() -> None:
+    import threading
+
+    from coelho_serving.batching import MicroBatcher
+
+    batcher = MicroBatcher(max_batch=8, inline_below_seconds=0.01)
+    cheap, slow = FakeBatchModel(seconds=0.0), FakeBatchModel(seconds=0.05)
+    threads: dict[str, set[str]] = {"cheap": set(), "slow": set()}
+
+    def on(name: str, model: FakeBatchModel):  # noqa: ANN202 - records the scoring thread
+        def predict(items: list) -> list:
+            threads[name].add(threading.current_thread().name)
+            return model(items)
+
+        return predict
+
+    async def scenario() -> tuple[list, list]:
+        loop_thread = threading.current_thread().name
+        first = await batcher.submit("cheap", on("cheap", cheap), 1)  # cost unknown: a thread
+        assert threads["cheap"] and loop_thread not in threads["cheap"]
+        threads["cheap"].clear()
+        fast = await asyncio.gather(
+            *(batcher.submit("cheap", on("cheap", cheap), i) for i in range(10))
+        )
+        await batcher.submit("slow", on("slow", slow), 1)
+        slow_out = await asyncio.gather(
+            *(batcher.submit("slow", on("slow", slow), i) for i in range(3))
+        )
+        assert threads["cheap"] == {loop_thread}  # measured cheap: scored on the loop
+        assert loop_thread not in threads["slow"]  # 50 ms calls stay off the loop
+        return [first, *fast], slow_out
+
+    fast, slow_out = asyncio.run(scenario())
+    assert fast == [2, *(i * 2 for i in range(10))]
+    assert slow_out == [0, 2, 4]
+    assert cheap.calls[1:] == [8, 2]  # inline, and still one call per queued batch
+    assert batcher.inline_calls == 2
