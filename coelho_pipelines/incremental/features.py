@@ -264,11 +264,9 @@ class FeaturePipeline:
     def _encode_numeric(
         self, event: Mapping[str, Any], learn: bool, categoricals: dict[str, Any] | None
     ) -> dict[str, Any]:
-        """`_encode_reference` in numeric-only mode, inlined: the same values (the same float
-        operations in the same order) in the same key order, from a copy of the template."""
+        """`_encode_reference` in numeric-only mode: the same values in the same key order,
+        from a copy of the template."""
         out = self._template.copy()  # type: ignore[union-attr]
-        scaler = self.scaler
-        count, means, m2 = scaler.count, scaler.mean, scaler.m2
         for step in self._plan:
             key = step.key
             value = _read(step, event) if key is None else event.get(key)
@@ -276,22 +274,8 @@ class FeaturePipeline:
                 value = int(value)  # as `_read` gives it
             name = step.name
             if step.numeric:
-                if value is None:
-                    continue  # 0.0, the template's value; not learned
-                value = float(value)
-                if learn:  # RunningScaler.learn
-                    n = count.get(name, 0) + 1
-                    mean = means.get(name, 0.0)
-                    delta = value - mean
-                    mean += delta / n
-                    count[name] = n
-                    means[name] = mean
-                    m2[name] = m2.get(name, 0.0) + delta * (value - mean)
-                n = count.get(name, 0)  # RunningScaler.transform
-                if n:
-                    variance = m2[name] / n
-                    centred = value - means[name]
-                    out[name] = centred / math.sqrt(variance) if variance > 0 else 0.0
+                if value is not None:  # None stays 0.0, the template's value, and is not learned
+                    out[name] = self._scaled(name, value, learn)
                 continue
             if categoricals is not None and step.kind_categorical:
                 categoricals[name] = value

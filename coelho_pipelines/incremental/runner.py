@@ -227,7 +227,6 @@ class LearnerRun:
         records: Iterable[Record | None] = reader.records()
         if s.until_events and learner.events_learned >= s.until_events:
             return "until_events"
-        snapshot_every, publish_interval = s.snapshot_every, s.publish_interval_seconds
         for record in records:
             now = time.monotonic()
             if record is not None:
@@ -248,11 +247,7 @@ class LearnerRun:
                     self._metrics(learner, recorder, st)
             elif reader.caught_up and now - st.last_event_at >= s.idle_timeout_seconds:
                 return "idle"
-            if st.in_flight is None and (
-                progress.events_learned - st.snapshot_events >= snapshot_every
-                or now - st.publish_at >= publish_interval
-            ):  # else `_maybe_capture` finds nothing due: skip the call
-                self._maybe_capture(learner, reader, publisher, recorder, capturer, st, now)
+            self._maybe_capture(learner, reader, publisher, recorder, capturer, st, now)
             if now - st.tick_at >= LIGHT_UPDATE_SECONDS or record is None:
                 if now - st.tick_at >= LIGHT_UPDATE_SECONDS:
                     self._tick(learner, reader, publisher, recorder, st, now)
@@ -368,9 +363,12 @@ class LearnerRun:
         now: float,
     ) -> None:
         s = self.settings
-        if st.in_flight is not None:
-            return
         events = learner.events_learned
+        if st.in_flight is not None or (
+            events - st.snapshot_events < s.snapshot_every
+            and now - st.publish_at < s.publish_interval_seconds
+        ):
+            return  # a capture is running, or neither a snapshot nor a publish can be due
         since_publish = events - st.publish_events
         snapshot_due = (
             events - st.snapshot_events >= s.snapshot_every and not recorder.snapshot_pending
