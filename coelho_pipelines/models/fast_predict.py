@@ -103,21 +103,133 @@ def _catboost_predictor(model: Any, reference: RowPredictor) -> RowPredictor | N
     layout: FeatureLayout = model.input_layout
     if not isinstance(booster, CatBoost) or layout != estimator.layout:
         return None
+    prediction_type = _catboost_prediction_type(booster, model.task)
+    if prediction_type is None or not booster.is_fitted():
+        return None
+    score = _catboost_scorer(booster, prediction_type)
+    plain = _plain_matrix_builder(layout)
     classification = model.task == "classification"
 
     def predict(rows: Rows) -> list[Any]:
-        columns = normalized_columns(layout, rows)
-        if any(columns[name].dtype != np.float64 for name in layout.numeric):
+        if not rows:
             return reference(rows)
-        # Plain python values per row: what CatBoost reads from the normalized frame.
-        values = [columns[name].tolist() for name in layout.order]
-        matrix = [list(row) for row in zip(*values, strict=True)]
+        matrix = plain(rows)
+        if matrix is None:  # some value is not plain: the pandas branch of the encoding
+            columns = normalized_columns(layout, rows)
+            if any(columns[name].dtype != np.float64 for name in layout.numeric):
+                return reference(rows)
+            matrix = _object_matrix([columns[name].tolist() for name in layout.order])
+        values = np.asarray(score(matrix))
         if classification:
-            return np.asarray(booster.predict_proba(matrix))[:, 1].tolist()
-        values = np.asarray(booster.predict(matrix)).ravel()
-        return np.asarray(values, dtype="float64").tolist()
+            return values[:, 1].tolist()
+        return np.asarray(values.ravel(), dtype="float64").tolist()
 
     return predict
+
+
+def _catboost_prediction_type(booster: Any, task: str) -> str | None:
+    """The prediction type the reference path asks for: `predict_proba`'s for a classifier,
+    `predict`'s default for a regressor (single-valued types only)."""
+    from catboost import CatBoostClassifier, CatBoostRegressor
+
+    if task == "classification":
+        return "Probability" if isinstance(booster, CatBoostClassifier) else None
+    if not isinstance(booster, CatBoostRegressor):
+        return None
+    prediction_type = booster._get_default_prediction_type()
+    return prediction_type if prediction_type in ("RawFormulaVal", "Exponent") else None
+
+
+def _catboost_scorer(booster: Any, prediction_type: str) -> Callable[[np.ndarray], Any]:
+    """CatBoost's own evaluator on an object matrix in the model's column order, without the
+    Python-side checks of `predict` (done once here) and on a copy of the model whose training
+    parameters are cut to what applying it reads (see `_prediction_copy`)."""
+    from catboost import Pool
+
+    evaluator = _prediction_copy(booster)._object
+    cat_features = [int(i) for i in booster._get_cat_feature_indices()]
+
+    def score(matrix: np.ndarray) -> Any:
+        # What `Pool(matrix, cat_features=...)` builds, less its argument checks.
+        pool = Pool.__new__(Pool)
+        pool._init_pool(matrix, None, cat_features, *([None] * 14), 1)
+        return evaluator._base_predict(pool, prediction_type, 0, 0, 1, False, "CPU")
+
+    return score
+
+
+# The training parameters CatBoost reads when it applies a model: the loss (the prediction
+# transform), the class names (label order) and posterior sampling.
+_APPLY_PARAMS = (
+    ("loss_function",),
+    ("data_processing_options", "class_names"),
+    ("boosting_options", "posterior_sampling"),
+)
+
+
+def _prediction_copy(booster: Any) -> Any:
+    """A copy of `booster` whose metadata `params` keep only `_APPLY_PARAMS`.
+
+    CatBoost parses the whole `params` JSON (all training options, kilobytes) on every
+    prediction call to find the loss function and class names: most of the cost of a one-row
+    prediction. The trees, borders, CTR tables and scale/bias are untouched, so predictions are
+    the same (and checked against the original on probe rows by `compile_predictor`)."""
+    import json
+
+    copy = booster.copy()
+    metadata = copy.get_metadata()
+    if "params" not in metadata:
+        return copy
+    params = json.loads(metadata["params"])
+    kept: dict[str, Any] = {}
+    for path in _APPLY_PARAMS:
+        source, target = params, kept
+        for key in path[:-1]:
+            source = source.get(key, {})
+            target = target.setdefault(key, {})
+        if path[-1] in source:
+            target[path[-1]] = source[path[-1]]
+    metadata["params"] = json.dumps(kept)
+    return copy
+
+
+def _plain_matrix_builder(layout: FeatureLayout) -> Callable[[Rows], np.ndarray | None]:
+    """The normalized values of rows as an object matrix in layout order (python floats for
+    numerics, strings for categoricals), built straight from plain values (the same values
+    `_direct_columns` gives), or None when some value is not plain."""
+    numeric = frozenset(layout.numeric)
+    kinds = [(name, name in numeric) for name in layout.order]
+    nan = float("nan")
+
+    def build(rows: Rows) -> np.ndarray | None:
+        matrix = []
+        for row in rows:
+            values = []
+            for name, is_numeric in kinds:
+                value = row.get(name)
+                kind = type(value)
+                if value is None:
+                    values.append(nan if is_numeric else MISSING)
+                elif kind is bool:
+                    values.append(float(value) if is_numeric else "true" if value else "false")
+                elif is_numeric and (kind is float or kind is int and -(2**53) <= value <= 2**53):
+                    values.append(float(value))
+                elif kind is str and not is_numeric:
+                    values.append(value)
+                else:
+                    return None
+            matrix.append(values)
+        return _object_matrix(matrix, transpose=False)
+
+    return build
+
+
+def _object_matrix(values: list[list[Any]], transpose: bool = True) -> np.ndarray:
+    """A 2-D object array from row lists (or from column lists with `transpose`)."""
+    rows = list(zip(*values, strict=True)) if transpose else values
+    matrix = np.empty((len(rows), len(rows[0]) if rows else 0), dtype=object)
+    matrix[:] = rows
+    return matrix
 
 
 # --- KMeans pipelines --------------------------------------------------------------------------
