@@ -4,9 +4,11 @@ River's adaptive random forests weigh each tree's vote by its metric, recomputin
 `metric.get()` for every tree on every prediction (for ROCAUC: 50 confusion matrices and a
 trapezoid integral, about half of a tfd prediction). `get()` only reads the metric's state, and
 a served model never learns, so that state (and the value) is fixed: `freeze` reads each weight
-once and predicts with River's own arithmetic, step for step (`ARFClassifier.predict_proba_one`,
-`ARFRegressor.predict_one` in river 0.26). The learner's model is untouched: serving wraps its
-own unpickled copy. Models that are not (wrapped) forests are served as they are.
+once, compiles each tree once (`compiled_trees`: flat nodes, precomputed leaves) and predicts
+with River's own arithmetic, step for step (`ARFClassifier.predict_proba_one`,
+`ARFRegressor.predict_one` in river 0.26), so predictions are bit-identical. The learner's
+model is only read: serving wraps its own unpickled copy. Models that are not (wrapped) forests
+are served as they are.
 """
 
 from __future__ import annotations
@@ -17,29 +19,42 @@ from typing import Any
 
 import numpy as np
 
+from coelho_serving import compiled_trees
+
 
 class FrozenARFClassifier:
-    """`ARFClassifier.predict_proba_one` with the trees' metric values read once."""
+    """`ARFClassifier.predict_proba_one` with the trees' metric values read once and the trees
+    compiled (`compiled_trees.classifier_tree`)."""
 
     def __init__(self, forest: Any) -> None:
         self.forest = forest
         self.weights = [metric.get() for metric in forest._metrics]
+        weighted = not forest.disable_weighted_vote
+        self.trees = [
+            compiled_trees.classifier_tree(tree, w if weighted and w > 0.0 else None)
+            for tree, w in zip(forest, self.weights, strict=True)
+        ]
 
     def predict_proba_one(self, x: dict, **kwargs: Any) -> dict[Any, float]:
-        forest = self.forest
-        if len(forest) == 0:
-            return forest.predict_proba_one(x, **kwargs)
-        y_pred: collections.Counter = collections.Counter()
-        weighted = not forest.disable_weighted_vote
-        for model, metric_value in zip(forest, self.weights, strict=True):
-            y_proba_temp = model.predict_proba_one(x)
-            if weighted and metric_value > 0.0:
-                y_proba_temp = {k: val * metric_value for k, val in y_proba_temp.items()}
-            y_pred.update(y_proba_temp)
+        if not self.trees:
+            return self.forest.predict_proba_one(x, **kwargs)
+        find_leaf = compiled_trees.find_leaf
+        y_pred: dict[Any, float] = {}  # River's Counter, updated as `Counter.update` does
+        for root in self.trees:
+            leaf = find_leaf(root, x)
+            y_proba = leaf.value
+            if y_proba is None:
+                y_proba = leaf.call(x)
+            if y_pred:
+                get = y_pred.get
+                for label, count in y_proba.items():
+                    y_pred[label] = count + get(label, 0)
+            else:
+                y_pred.update(y_proba)
         total = sum(y_pred.values())
         if total > 0:
             return {label: proba / total for label, proba in y_pred.items()}
-        return y_pred  # type: ignore[return-value]
+        return collections.Counter(y_pred)  # type: ignore[return-value]
 
     def predict_one(self, x: dict, **kwargs: Any) -> Any:
         """River's `Classifier.predict_one`: the most probable class, None without any."""
@@ -50,30 +65,51 @@ class FrozenARFClassifier:
 
 
 class FrozenARFRegressor:
-    """`ARFRegressor.predict_one` with the trees' metric values read once."""
+    """`ARFRegressor.predict_one` with the trees' metric values read once (and the weights
+    normalised once, as River does per call) and the trees compiled
+    (`compiled_trees.regressor_tree`); the median of plain floats is taken without numpy."""
 
     def __init__(self, forest: Any) -> None:
         self.forest = forest
         self.weights = np.array([metric.get() for metric in forest._metrics], dtype=float)
+        self.trees = [compiled_trees.regressor_tree(tree) for tree in forest]
+        self.weighted = not forest.disable_weighted_vote and (
+            forest.aggregation_method != forest._MEDIAN
+        )
+        self.vote_weights = self._vote_weights() if self.weighted else None
+
+    def _vote_weights(self) -> np.ndarray | None:
+        """River's per-call weight arithmetic, done once (None: the sum of weights is 0)."""
+        weights = np.zeros(self.forest.n_models)
+        sum_weights = 0.0
+        for i in range(len(self.trees)):
+            weights[i] = self.weights[i]
+            sum_weights += weights[i]
+        if sum_weights == 0:
+            return None
+        weights = sum_weights - weights
+        weights /= weights.sum()
+        return weights
 
     def predict_one(self, x: dict, **kwargs: Any) -> float:
         forest = self.forest
-        weighted = not forest.disable_weighted_vote and (
-            forest.aggregation_method != forest._MEDIAN
-        )
-        if len(forest) == 0 or not weighted:
-            return forest.predict_one(x, **kwargs)  # no metric read on these paths
+        if not self.trees or len(self.trees) != forest.n_models:
+            return forest.predict_one(x, **kwargs)
+        find_leaf = compiled_trees.find_leaf
+        values = []
+        for root in self.trees:
+            leaf = find_leaf(root, x)
+            value = leaf.value
+            values.append(leaf.call(x) if value is None else value)
+        if forest.aggregation_method != forest._MEAN:
+            median = compiled_trees.median(values)
+            if median is not None:
+                return median
         y_pred = np.zeros(forest.n_models)
-        weights = np.zeros(forest.n_models)
-        sum_weights = 0.0
-        for i, model in enumerate(forest):
-            y_pred[i] = model.predict_one(x)
-            weights[i] = self.weights[i]
-            sum_weights += weights[i]
-        if sum_weights != 0:
-            weights = sum_weights - weights
-            weights /= weights.sum()
-            y_pred *= weights
+        for i, value in enumerate(values):
+            y_pred[i] = value
+        if self.vote_weights is not None:
+            y_pred *= self.vote_weights
         if forest.aggregation_method == forest._MEAN:
             return float(y_pred.mean())
         return float(np.median(y_pred))
@@ -95,26 +131,37 @@ class FrozenSampler:
 
 
 def frozen_model(model: Any) -> Any | None:
-    """The frozen stand-in for a River model, or None when there is none for its type."""
+    """The frozen stand-in for a River model whose vote weights it reads once, or None when
+    there is none for its type or the forest reads no weight (see `served_model`)."""
+    from river.forest import ARFRegressor
+
+    if type(model) is ARFRegressor:
+        weighted = not model.disable_weighted_vote and model.aggregation_method != model._MEDIAN
+        return FrozenARFRegressor(model) if weighted else None
+    return served_model(model)
+
+
+def served_model(model: Any) -> Any | None:
+    """The stand-in serving a River model (compiled trees, weights read once), or None when
+    there is none for its type. A median (eta) or unweighted ARFRegressor reads no weight but
+    its trees are compiled all the same."""
     from river.forest import ARFClassifier, ARFRegressor
     from river.imblearn.random import ClassificationSampler
 
     if type(model) is ARFClassifier:
         return FrozenARFClassifier(model)
     if type(model) is ARFRegressor:
-        # The median (eta) and unweighted votes read no metric: nothing to freeze.
-        weighted = not model.disable_weighted_vote and model.aggregation_method != model._MEDIAN
-        return FrozenARFRegressor(model) if weighted else None
+        return FrozenARFRegressor(model)
     if isinstance(model, ClassificationSampler) and type(model.classifier) is ARFClassifier:
         return FrozenSampler(model, FrozenARFClassifier(model.classifier))
     return None
 
 
 def freeze(live_model: Any) -> Any:
-    """A serving copy of a `LiveModel` whose River model is frozen (the same object when
-    there is nothing to freeze). The given object is not changed."""
+    """A serving copy of a `LiveModel` whose River model is frozen and compiled (the same
+    object when there is nothing to serve differently). The given object is not changed."""
     model = getattr(live_model, "model", None)
-    frozen = None if model is None else frozen_model(model)
+    frozen = None if model is None else served_model(model)
     if frozen is None:
         return live_model
     served = copy.copy(live_model)
