@@ -103,6 +103,95 @@ def test_batch_fast_path_falls_back_when_the_model_is_not_replicated() -> None:
     assert not fast_predict.is_compiled(predictor)
 
 
+def _catboost_cases() -> list[str]:
+    return [spec.key for spec in all_specs() if spec.task != "clustering"]
+
+
+@pytest.mark.parametrize("key", _catboost_cases())
+def test_catboost_fast_path_batches_of_every_size_and_mixed_rows(key: str) -> None:
+    """Batches of 1..64 rows, and batches where one odd row sends the whole call through the
+    pandas branch of the encoding: exactly `predict_frame`, row for row."""
+    _, model, rows = _trained_case(key)
+    predictor = fast_predict.compile_predictor(model)
+    assert fast_predict.is_compiled(predictor)
+    reference = fast_predict.frame_predictor(model)
+    expected = [reference([row])[0] for row in rows[:64]]
+    for size in (1, 2, 7, 16, 64):
+        assert predictor(rows[:size]) == expected[:size], size
+    layout = model.input_layout
+    odd = [dict(row) for row in rows[:16]]
+    odd[5][layout.numeric[0]] = "12.5"  # a number as a string: not a plain value
+    odd[9][layout.numeric[-1]] = 2**60  # an int beyond float precision
+    odd[11][layout.categorical[0]] = 7  # a number where a category goes
+    assert predictor(odd) == reference(odd)
+    assert predictor(odd[:5]) == expected[:5]
+
+
+@pytest.mark.parametrize("key", _catboost_cases())
+def test_catboost_fast_path_on_extreme_and_special_values(key: str) -> None:
+    """Every numeric at once missing, NaN, zero, negative zero, huge, tiny, infinite, bool and
+    int; categoricals empty, unseen, missing and bool: exactly `predict_frame`."""
+    _, model, rows = _trained_case(key)
+    layout = model.input_layout
+    numbers = [None, float("nan"), 0.0, -0.0, 1e300, -1e-300, float("inf"), float("-inf"),
+               True, False, 3, -(2**53), 2**53]  # fmt: skip
+    categories = ["", "never-seen", None, True, False, "__missing__", "ü-ñ"]
+    odd = []
+    for i in range(max(len(numbers), len(categories))):
+        row = dict(rows[i])
+        for j, name in enumerate(layout.numeric):
+            row[name] = numbers[(i + j) % len(numbers)]
+        for j, name in enumerate(layout.categorical):
+            row[name] = categories[(i + j) % len(categories)]
+        odd.append(row)
+    predictor = fast_predict.compile_predictor(model)
+    assert fast_predict.is_compiled(predictor)
+    reference = fast_predict.frame_predictor(model)
+    expected = reference(odd)
+    assert predictor(odd) == expected
+    assert [predictor([row])[0] for row in odd] == expected
+
+
+@pytest.mark.parametrize("key", _catboost_cases())
+def test_catboost_prediction_copy_keeps_the_model_and_its_predictions(key: str) -> None:
+    """The copy the fast path scores with: the served model's metadata untouched, the copy's
+    training parameters cut to the loss and class names, and CatBoost's own public `predict`
+    on the copy equal to the original's."""
+    import json
+
+    _, model, rows = _trained_case(key)
+    booster = model.estimator.model_
+    before = dict(booster.get_metadata())
+    copy = fast_predict._prediction_copy(booster)
+    assert dict(booster.get_metadata()) == before
+    params = json.loads(copy.get_metadata()["params"])
+    assert params["loss_function"] == json.loads(before["params"])["loss_function"]
+    assert set(params) <= {"loss_function", "data_processing_options", "boosting_options"}
+    frame = model.input_layout.frame_from_rows(rows)
+    if model.task == "classification":
+        assert (copy.predict_proba(frame) == booster.predict_proba(frame)).all()
+        assert (copy.predict(frame) == booster.predict(frame)).all()
+    else:
+        assert (copy.predict(frame) == booster.predict(frame)).all()
+
+
+def test_plain_matrix_holds_the_normalized_values() -> None:
+    """Pure logic: the object matrix built from plain values holds what `normalized_columns`
+    gives (NaN for missing numerics), and non-plain values are left to the pandas branch."""
+    layout = FeatureLayout(("x", "y"), ("c",), ("x", "c", "y"))
+    build = fast_predict._plain_matrix_builder(layout)
+    rows = [{"x": 1, "y": None, "c": True}, {"x": 2.5, "y": False, "c": None},
+            {"x": -0.0, "y": 2**53, "c": "a"}, {"c": "b"}]  # fmt: skip
+    matrix = build(rows)
+    columns = fast_predict.normalized_columns(layout, rows)
+    for j, name in enumerate(layout.order):
+        got, want = matrix[:, j].tolist(), columns[name].tolist()
+        assert [type(v) for v in got] == [type(v) for v in want]
+        assert [repr(v) for v in got] == [repr(v) for v in want]
+    for odd in ({"x": "1"}, {"x": 2**53 + 1}, {"x": np.float64(1.0)}, {"c": 1}, {"c": 1.5}):
+        assert build([rows[0], {**rows[1], **odd}]) is None
+
+
 # --- incremental: frozen forests ---------------------------------------------------------------
 
 
