@@ -30,9 +30,10 @@ class FrozenARFClassifier:
         self.forest = forest
         self.weights = [metric.get() for metric in forest._metrics]
         weighted = not forest.disable_weighted_vote
+        trees = zip(forest, self.weights, strict=True) if len(forest) else ()
         self.trees = [
             compiled_trees.classifier_tree(tree, w if weighted and w > 0.0 else None)
-            for tree, w in zip(forest, self.weights, strict=True)
+            for tree, w in trees
         ]
 
     def predict_proba_one(self, x: dict, **kwargs: Any) -> dict[Any, float]:
