@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -280,13 +280,16 @@ def _kmeans_predictor(model: Any, reference: RowPredictor) -> RowPredictor | Non
     centers = np.ascontiguousarray(kmeans.cluster_centers_, dtype=np.float64)
     if width != centers.shape[1]:
         return None
+    encode_rows = _row_encoder(blocks, width)
 
     def predict(rows: Rows) -> list[Any]:
-        columns = normalized_columns(layout, rows)
         n = len(rows)
-        encoded = np.zeros((n, width), dtype=np.float64)
-        for where, block in blocks:
-            encoded[:, where] = block(columns, n)
+        encoded = encode_rows(rows) if encode_rows is not None and n else None
+        if encoded is None:  # some value is not plain: the pandas branch of the encoding
+            columns = normalized_columns(layout, rows)
+            encoded = np.zeros((n, width), dtype=np.float64)
+            for where, block in blocks:
+                encoded[:, where] = block.columns(columns, n)
         if not np.isfinite(encoded).all():  # sklearn rejects these: let it say so
             return reference(rows)
         labels = _labels_inertia(
@@ -297,7 +300,42 @@ def _kmeans_predictor(model: Any, reference: RowPredictor) -> RowPredictor | Non
     return predict
 
 
-Block = Callable[[Mapping[str, np.ndarray], int], np.ndarray]
+class Block(NamedTuple):
+    """One encoder block: its output for normalized columns (`normalized_columns`, n rows),
+    and for one row of plain values (as `_direct_columns` takes them; None if not plain)."""
+
+    columns: Callable[[Mapping[str, np.ndarray], int], np.ndarray]
+    row: Callable[[Mapping[str, Any]], list[float] | None]
+
+
+def _row_encoder(
+    blocks: list[tuple[slice, Block]], width: int
+) -> Callable[[Rows], np.ndarray | None] | None:
+    """The encoded matrix built row by row from plain values (None when some value is not
+    plain), if the blocks' outputs lie side by side in order; else None."""
+    ordered = sorted(blocks, key=lambda item: item[0].start)
+    stop = 0
+    for where, _ in ordered:
+        if where.start != stop or where.step not in (None, 1):
+            return None
+        stop = where.stop
+    if stop != width:
+        return None
+    row_blocks = [block.row for _, block in ordered]
+
+    def encode(rows: Rows) -> np.ndarray | None:
+        encoded = []
+        for row in rows:
+            values: list[float] = []
+            for block_row in row_blocks:
+                part = block_row(row)
+                if part is None:
+                    return None
+                values += part
+            encoded.append(values)
+        return np.array(encoded, dtype=np.float64).reshape(len(rows), width)
+
+    return encode
 
 
 def _numeric_block(
@@ -337,7 +375,29 @@ def _numeric_block(
             values /= scale
         return values
 
-    return block
+    # The same IEEE operations one value at a time (python floats are float64).
+    fills, means = statistics.tolist(), None if mean is None else mean.tolist()
+    scales = None if scale is None else scale.tolist()
+
+    def row(features: Mapping[str, Any]) -> list[float] | None:
+        out = []
+        for j, name in enumerate(names):
+            value = features.get(name)
+            kind = type(value)
+            if value is None or kind is float and math.isnan(value):
+                value = fills[j]
+            elif kind is bool or kind is int and -(2**53) <= value <= 2**53:
+                value = float(value)
+            elif kind is not float:
+                return None
+            if means is not None:
+                value -= means[j]
+            if scales is not None:
+                value /= scales[j]
+            out.append(value)
+        return out
+
+    return Block(block, row)
 
 
 def _onehot_block(encoder: Any, names: list[str], encoder_type: Any) -> Block | None:
@@ -369,7 +429,23 @@ def _onehot_block(encoder: Any, names: list[str], encoder_type: Any) -> Block | 
                     values[i, offset + index] = 1.0
         return values
 
-    return block
+    def row(features: Mapping[str, Any]) -> list[float] | None:
+        out = [0.0] * width
+        for name, table, offset in zip(names, tables, offsets, strict=True):
+            value = features.get(name)
+            kind = type(value)
+            if value is None:
+                value = MISSING
+            elif kind is bool:
+                value = "true" if value else "false"
+            elif kind is not str:
+                return None
+            index = table.get(value)
+            if index is not None:
+                out[offset + index] = 1.0
+        return out
+
+    return Block(block, row)
 
 
 # --- the self-check ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -107,8 +108,8 @@ def _catboost_cases() -> list[str]:
     return [spec.key for spec in all_specs() if spec.task != "clustering"]
 
 
-@pytest.mark.parametrize("key", _catboost_cases())
-def test_catboost_fast_path_batches_of_every_size_and_mixed_rows(key: str) -> None:
+@pytest.mark.parametrize("key", KEYS)
+def test_batch_fast_path_batches_of_every_size_and_mixed_rows(key: str) -> None:
     """Batches of 1..64 rows, and batches where one odd row sends the whole call through the
     pandas branch of the encoding: exactly `predict_frame`, row for row."""
     _, model, rows = _trained_case(key)
@@ -127,10 +128,11 @@ def test_catboost_fast_path_batches_of_every_size_and_mixed_rows(key: str) -> No
     assert predictor(odd[:5]) == expected[:5]
 
 
-@pytest.mark.parametrize("key", _catboost_cases())
-def test_catboost_fast_path_on_extreme_and_special_values(key: str) -> None:
+@pytest.mark.parametrize("key", KEYS)
+def test_batch_fast_path_on_extreme_and_special_values(key: str) -> None:
     """Every numeric at once missing, NaN, zero, negative zero, huge, tiny, infinite, bool and
-    int; categoricals empty, unseen, missing and bool: exactly `predict_frame`."""
+    int; categoricals empty, unseen, missing and bool: exactly `predict_frame` (KMeans: the
+    infinite rows are the reference's to reject)."""
     _, model, rows = _trained_case(key)
     layout = model.input_layout
     numbers = [None, float("nan"), 0.0, -0.0, 1e300, -1e-300, float("inf"), float("-inf"),
@@ -147,9 +149,17 @@ def test_catboost_fast_path_on_extreme_and_special_values(key: str) -> None:
     predictor = fast_predict.compile_predictor(model)
     assert fast_predict.is_compiled(predictor)
     reference = fast_predict.frame_predictor(model)
+    if model.task == "clustering":  # sklearn refuses infinite inputs, on either path
+        odd = [row for row in odd if _finite(row, layout)]
     expected = reference(odd)
     assert predictor(odd) == expected
     assert [predictor([row])[0] for row in odd] == expected
+
+
+def _finite(row: dict[str, Any], layout: FeatureLayout) -> bool:
+    return not any(
+        isinstance(row[name], float) and math.isinf(row[name]) for name in layout.numeric
+    )
 
 
 @pytest.mark.parametrize("key", _catboost_cases())
@@ -190,6 +200,53 @@ def test_plain_matrix_holds_the_normalized_values() -> None:
         assert [repr(v) for v in got] == [repr(v) for v in want]
     for odd in ({"x": "1"}, {"x": 2**53 + 1}, {"x": np.float64(1.0)}, {"c": 1}, {"c": 1.5}):
         assert build([rows[0], {**rows[1], **odd}]) is None
+
+
+def test_kmeans_row_encoding_equals_the_column_encoding() -> None:
+    """The KMeans encoding built row by row from plain values (the served path) is the matrix
+    the column blocks build from `normalized_columns`, bit for bit, on every value kind."""
+    _, model, rows = _trained_case(next(s.key for s in all_specs() if s.task == "clustering"))
+    layout = model.input_layout
+    numbers = [None, float("nan"), 0.0, -0.0, 1e300, -1e-300, True, False, 3, 2**53]
+    categories = ["", "never-seen", None, True, False, "__missing__"]
+    odd = []
+    for i, row in enumerate(rows[:40]):
+        row = dict(row)
+        name = layout.numeric[i % len(layout.numeric)]
+        row[name] = numbers[i % len(numbers)]
+        row[layout.categorical[i % len(layout.categorical)]] = categories[i % len(categories)]
+        odd.append(row)
+    encode = model.estimator.named_steps["encode"]
+    expected = encode.transform(model.input_layout.frame_from_rows(odd))
+    predictor = fast_predict.compile_predictor(model)
+    assert fast_predict.is_compiled(predictor)
+    encoded = _kmeans_rows_encoded(model, odd)
+    assert encoded.tobytes() == np.asarray(expected, dtype=np.float64).tobytes()
+
+
+def _kmeans_rows_encoded(model: Any, rows: list[dict[str, Any]]) -> np.ndarray:
+    """The served row encoder of a KMeans model, rebuilt as `_kmeans_predictor` builds it."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    encode = model.estimator.named_steps["encode"]
+    blocks = []
+    for name, transformer, names in encode.transformers_:
+        if name == "numeric":
+            block = fast_predict._numeric_block(
+                transformer, list(names), SimpleImputer, StandardScaler
+            )
+        elif name == "categorical":
+            block = fast_predict._onehot_block(transformer, list(names), OneHotEncoder)
+        else:
+            continue
+        blocks.append((encode.output_indices_[name], block))
+    width = max(where.stop for where, _ in blocks)
+    encoder = fast_predict._row_encoder(blocks, width)
+    assert encoder is not None
+    encoded = encoder(rows)
+    assert encoded is not None
+    return encoded
 
 
 # --- incremental: frozen forests ---------------------------------------------------------------
