@@ -6,11 +6,14 @@ once and returns a function from feature rows (`spec.extract_features(event)` di
 served output (the probability for classification, the value for regression, the cluster for
 clustering), computed with the model's own arithmetic:
 
-- CatBoost: the fitted CatBoost model on a plain list of rows in the estimator's column order
-  (the same values `FeatureLayout.normalize` gives, without the DataFrame).
+- CatBoost: CatBoost's own evaluator on an object matrix of the rows in the estimator's column
+  order (the same values `FeatureLayout.normalize` gives, without the DataFrame), with the
+  pool built and the prediction asked for without `predict`'s per-call Python checks, on a copy
+  of the model whose metadata keeps only the training parameters applying a model reads.
 - KMeans pipelines (`estimators.kmeans_pipeline`): the median imputation, standard scaling and
-  one-hot encoding applied from the fitted statistics in numpy, then scikit-learn's own label
-  kernel (the one `KMeans.predict` calls) on the encoded matrix.
+  one-hot encoding applied from the fitted statistics (row by row for plain values, in numpy
+  otherwise), then scikit-learn's own label kernel (the one `KMeans.predict` calls) on the
+  encoded matrix.
 
 Anything else, or a fitted model whose settings this does not replicate, gets the original
 `predict_frame`. Every compiled predictor is checked against `predict_frame` on probe rows
