@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from coelho_pipelines.use_cases import all_specs
-from coelho_serving import errors
+from coelho_serving import errors, prediction_io, schemas
 from coelho_serving.config import ServingConfig
 from coelho_serving.observability import MetricsMiddleware, metrics_response
 from coelho_serving.routers import PREFIX, api_routers
@@ -56,6 +56,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     _system_routes(app, specs, guard)
     for router in api_routers(specs, guard):
         app.include_router(router)
+    prediction_io.document_request_models(app, (schemas.request_model(s) for s in specs))
     app.add_middleware(MetricsMiddleware)
     add_cors(app, config.cors_origins)
     return app

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from coelho_pipelines.use_cases.spec import UseCaseSpec
-from coelho_serving import schemas
+from coelho_serving import prediction_io, schemas
 from coelho_serving.security import Guard
 from coelho_serving.services import Services
 
@@ -42,6 +42,18 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": descriptions[code]} for code in codes}
 
 
+# Predict routes validate their body themselves (`prediction_io`): FastAPI does not document
+# their 422 on its own, so say it as it would (same schema as every other route's 422).
+INVALID_BODY = {
+    422: {
+        "description": "Validation Error (the message names each bad field)",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+        },
+    }
+}
+
+
 def _area_router(path: str, tag: str, guard: Guard) -> APIRouter:
     """A router with the full path prefix, behind the API key when one is configured. Routers
     are included into the app directly (not nested), so each route knows its full path."""
@@ -63,12 +75,14 @@ def incremental_predict_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
         "/predict",
         summary=f"{uc}: predict with the live model",
         response_model=schemas.response_model(spec),
-        responses=_errors(400),
+        responses={**_errors(400), **INVALID_BODY},
+        openapi_extra=prediction_io.request_body_doc(request_model),
     )
-    async def predict(body: request_model, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
-        # The services straight from the app state: no dependency to solve on the hot path.
+    async def predict(request: Request) -> Response:
+        # Body and services read directly (`prediction_io`): nothing to solve on the hot path.
+        event = await prediction_io.read_event(request, request_model)
         services: Services = request.app.state.services
-        return await services.incremental.predict(spec, body.event())
+        return prediction_io.json_response(await services.incremental.predict(spec, event))
 
     return router
 
@@ -135,18 +149,18 @@ def batch_predict_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
     @router.post(
         "/predict",
         summary=f"{uc}: predict with the champion (or a given run)",
-        responses=_errors(400, 404),
+        responses={**_errors(400, 404), **INVALID_BODY},
         response_model=schemas.response_model(spec),
+        openapi_extra={
+            **prediction_io.request_body_doc(request_model),
+            "parameters": [prediction_io.query_text_doc("run_id", 64, "a run instead")],
+        },
     )
-    async def predict(
-        body: request_model,  # type: ignore[valid-type]
-        request: Request,
-        run_id: Annotated[
-            str | None, Query(min_length=1, max_length=64, description="a run instead")
-        ] = None,
-    ) -> dict[str, Any]:
+    async def predict(request: Request) -> Response:
+        run_id = prediction_io.read_query_text(request, "run_id", 64)
+        event = await prediction_io.read_event(request, request_model)
         services: Services = request.app.state.services
-        return await services.batch.predict(spec, body.event(), run_id=run_id)
+        return prediction_io.json_response(await services.batch.predict(spec, event, run_id=run_id))
 
     return router
 

@@ -6,6 +6,8 @@ No services: the model cache is driven with fake probe/load functions (named as 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import subprocess
 import sys
 import threading
@@ -245,6 +247,44 @@ def test_health_reports_every_dependency_and_503_when_a_required_one_is_down() -
     assert set(body["dependencies"]) == {"kafka", "redis", "mlflow", "lakehouse"}
     assert body["dependencies"]["redis"]["ok"] is False
     assert "snapshot" in body["dependencies"]["redis"]["impact"]
+
+
+def test_predict_bodies_are_validated_before_any_model_is_touched() -> None:
+    """No service is reachable here: every answer below comes from body/query validation."""
+    client = TestClient(create_app(_config()))
+    event = schemas.example_request(get_spec("tfd"))
+    for area in ("incremental", "batch"):
+        path = f"/api/v1/{area}/tfd/predict"
+        text = client.post(path, content=json.dumps(event), headers={"Content-Type": "text/plain"})
+        assert text.status_code == 422
+        assert "Content-Type: application/json" in text.json()["message"]
+        not_utf8 = client.post(
+            path, content=b'{"amount": "\xff"}', headers={"Content-Type": "application/json"}
+        )
+        assert not_utf8.status_code == 422 and not_utf8.json()["message"].startswith("body:")
+        wrong = client.post(path, json={**event, "amount": "lots"})
+        assert wrong.status_code == 422
+        assert wrong.json()["detail"][0]["loc"] == ["body", "amount"]
+    for run_id in ("", "a" * 65):
+        response = client.post("/api/v1/batch/tfd/predict", params={"run_id": run_id}, json=event)
+        assert response.status_code == 422 and "run_id" in response.json()["message"]
+
+
+def test_predict_routes_document_their_typed_body_and_run_id() -> None:
+    document = TestClient(create_app(_config())).get("/openapi.json").json()
+    components = document["components"]["schemas"]
+    for spec in all_specs():
+        name = schemas.request_model(spec).__name__
+        for area in ("incremental", "batch"):
+            operation = document["paths"][f"/api/v1/{area}/{spec.key}/predict"]["post"]
+            body = operation["requestBody"]["content"]["application/json"]["schema"]
+            assert body == {"$ref": f"#/components/schemas/{name}"}
+            assert {"200", "422"} <= set(operation["responses"])
+        assert set(components[name]["properties"]) == {f.name for f in schemas.request_fields(spec)}
+        refs = re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(components[name]))
+        assert refs and all(ref in components for ref in refs)
+    batch = document["paths"]["/api/v1/batch/tfd/predict"]["post"]
+    assert [parameter["name"] for parameter in batch["parameters"]] == ["run_id"]
 
 
 def test_docs_are_served_without_a_cdn() -> None:
