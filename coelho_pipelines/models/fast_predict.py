@@ -99,7 +99,7 @@ def normalized_columns(layout: FeatureLayout, rows: Rows) -> dict[str, np.ndarra
 
 
 def _catboost_predictor(model: Any, reference: RowPredictor) -> RowPredictor | None:
-    from catboost import CatBoost
+    from catboost import CatBoost, CatBoostError
 
     estimator = model.estimator
     booster = estimator.model_
@@ -109,7 +109,10 @@ def _catboost_predictor(model: Any, reference: RowPredictor) -> RowPredictor | N
     prediction_type = _catboost_prediction_type(booster, model.task)
     if prediction_type is None or not booster.is_fitted():
         return None
-    score = _catboost_scorer(booster, prediction_type)
+    try:
+        score = _catboost_scorer(booster, prediction_type)
+    except CatBoostError:  # a model CatBoost cannot copy: the reference path serves it
+        return None
     plain = _plain_matrix_builder(layout)
     classification = model.task == "classification"
 

@@ -185,6 +185,39 @@ def test_catboost_prediction_copy_keeps_the_model_and_its_predictions(key: str) 
         assert (copy.predict(frame) == booster.predict(frame)).all()
 
 
+def test_catboost_fast_path_for_a_poisson_regressor() -> None:
+    """A regressor whose prediction is `Exponent` (Poisson loss): exactly `predict_frame`."""
+    from catboost import CatBoostRegressor
+
+    from coelho_pipelines.use_cases.model_factories import CATBOOST_DEFAULTS
+
+    spec = get_spec(next(key for key in _catboost_cases() if get_spec(key).task == "regression"))
+    events = _events(spec, 900, seed=5)
+    frame = pd.DataFrame(
+        [{**spec.extract_features(e), spec.label_field: e[spec.label_field]} for e in events]
+    )
+
+    def poisson(**params: Any) -> Any:
+        settings = CATBOOST_DEFAULTS | params
+        return CatBoostRegressor(
+            loss_function="Poisson", verbose=False, allow_writing_files=False, **settings
+        )
+
+    layout = FeatureLayout.of(spec.features)
+    trained = batch_model.train(
+        spec.task, spec.key, layout, frame.iloc[:600], frame.iloc[600:750], spec.label_field,
+        PARAMS, poisson,
+    )  # fmt: skip
+    model = trained.model
+    assert model.estimator.model_._get_default_prediction_type() == "Exponent"
+    rows = [spec.extract_features(e) for e in events[750:]]
+    predictor = fast_predict.compile_predictor(model)
+    assert fast_predict.is_compiled(predictor)
+    expected = fast_predict.frame_predictor(model)(rows)
+    assert predictor(rows) == expected
+    assert [predictor([row])[0] for row in rows] == expected
+
+
 def test_plain_matrix_holds_the_normalized_values() -> None:
     """Pure logic: the object matrix built from plain values holds what `normalized_columns`
     gives (NaN for missing numerics), and non-plain values are left to the pandas branch."""
