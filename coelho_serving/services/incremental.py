@@ -35,6 +35,7 @@ class IncrementalService:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.last_served: dict[str, tuple[str, Any]] = {}
+        self._stores: dict[str, Any] = {}  # use case -> SnapshotStore
 
     # -- models -------------------------------------------------------------------------
     async def _live(self, spec: UseCaseSpec) -> CachedModel | None:
@@ -70,10 +71,22 @@ class IncrementalService:
             log.warning("%s: %s", spec.key, error)
         return None
 
+    def _snapshot_store(self, spec: UseCaseSpec) -> Any:
+        """The use case's `SnapshotStore`, made once (an MLflow client is costly to build: it
+        was most of a cached snapshot prediction's time when made per request)."""
+        from coelho_pipelines.incremental import snapshot
+
+        store = self._stores.get(spec.key)
+        if store is None:
+            store = self._stores[spec.key] = snapshot.SnapshotStore(
+                self.services.tracking_uri, spec
+            )
+        return store
+
     async def _snapshot(self, spec: UseCaseSpec) -> CachedModel | None:
         from coelho_pipelines.incremental import snapshot
 
-        store = snapshot.SnapshotStore(self.services.tracking_uri, spec)
+        store = self._snapshot_store(spec)
 
         def probe() -> str | None:
             run = store.find_run()
