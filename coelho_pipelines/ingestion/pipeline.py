@@ -115,12 +115,13 @@ def ingest(
     """
     log = log or (lambda _message: None)
     started = time.perf_counter()
-    end_offsets = kafka.end_offsets(spec.topic)
+    watermarks = kafka.watermarks(spec.topic)
+    end_offsets = {p: high for p, (_, high) in watermarks.items()}
     sink = DeltaSink(spec, lakehouse.uri, lakehouse.storage_options)
     partitions = sorted(end_offsets)
     committed = sink.committed(partitions)
     if ranges is None:
-        low = _low_offsets(kafka, spec.topic, partitions)
+        low = {p: low for p, (low, _) in watermarks.items()}
         ranges = plan_ranges(end_offsets, committed, max_events, low)
     else:
         ranges = _resume(ranges, committed)
@@ -142,21 +143,6 @@ def _resume(ranges: list[OffsetRange], committed: Mapping[int, int | None]) -> l
         if start < r.end:
             resumed.append(OffsetRange(r.partition, start, r.end))
     return resumed
-
-
-def _low_offsets(kafka: KafkaResource, topic: str, partitions: list[int]) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer(
-        {"bootstrap.servers": kafka.bootstrap_servers, "group.id": "coelho-offset-probe"}
-    )
-    try:
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0]
-            for p in partitions
-        }
-    finally:
-        consumer.close()
 
 
 def _run(

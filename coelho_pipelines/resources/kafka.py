@@ -58,6 +58,11 @@ class KafkaResource(dg.ConfigurableResource):
 
     def end_offsets(self, topic: str, timeout: float = 10.0) -> dict[int, int]:
         """The next offset to be written, per partition of `topic`."""
+        return {p: high for p, (_, high) in self.watermarks(topic, timeout).items()}
+
+    def watermarks(self, topic: str, timeout: float = 10.0) -> dict[int, tuple[int, int]]:
+        """Per partition of `topic`: (the oldest offset retention kept, the next to be written),
+        read with one short-lived client."""
         from confluent_kafka import Consumer, TopicPartition
 
         consumer = Consumer(
@@ -72,12 +77,11 @@ class KafkaResource(dg.ConfigurableResource):
             topic_metadata = metadata.topics[topic]
             if topic_metadata.error is not None:
                 raise RuntimeError(f"Kafka topic {topic!r}: {topic_metadata.error.str()}")
-            offsets = {}
-            for partition in sorted(topic_metadata.partitions):
-                _, high = consumer.get_watermark_offsets(
+            return {
+                partition: consumer.get_watermark_offsets(
                     TopicPartition(topic, partition), timeout=timeout
                 )
-                offsets[partition] = high
-            return offsets
+                for partition in sorted(topic_metadata.partitions)
+            }
         finally:
             consumer.close()

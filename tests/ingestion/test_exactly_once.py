@@ -86,6 +86,8 @@ def test_kill_minus_nine_neither_loses_nor_duplicates(
                           dead.column("kafka_offset").to_pylist(), strict=True))  # fmt: skip
     assert len(coordinates) == n_poison
     end_offsets = kafka.end_offsets(spec.topic)
+    assert sum(end_offsets.values()) == n_events + n_poison
+    assert kafka.watermarks(spec.topic) == {p: (0, end) for p, end in end_offsets.items()}
     table = DeltaTable(lakehouse.table_uri(spec.topic))
     assert {p: table.transaction_version(app_id(spec.topic, p)) for p in end_offsets} == end_offsets
     assert (
