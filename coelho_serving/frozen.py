@@ -131,17 +131,6 @@ class FrozenSampler:
         return self.classifier.predict_one(x, **kwargs)
 
 
-def frozen_model(model: Any) -> Any | None:
-    """The frozen stand-in for a River model whose vote weights it reads once, or None when
-    there is none for its type or the forest reads no weight (see `served_model`)."""
-    from river.forest import ARFRegressor
-
-    if type(model) is ARFRegressor:
-        weighted = not model.disable_weighted_vote and model.aggregation_method != model._MEDIAN
-        return FrozenARFRegressor(model) if weighted else None
-    return served_model(model)
-
-
 def served_model(model: Any) -> Any | None:
     """The stand-in serving a River model (compiled trees, weights read once), or None when
     there is none for its type. A median (eta) or unweighted ARFRegressor reads no weight but
