@@ -7,9 +7,10 @@ whole event (e.g. one from `/sample`) is a valid request too.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -48,7 +49,34 @@ class PredictionRequest(BaseModel):
 
     def event(self) -> dict[str, Any]:
         """The request as an event dict, timestamps normalised to UTC (naive means UTC)."""
-        return _to_utc(self.model_dump())
+        event = self.model_dump()
+        for *parents, name in datetime_paths(type(self)):
+            holder: Any = event
+            for parent in parents:
+                holder = holder.get(parent) if isinstance(holder, dict) else None
+            if isinstance(holder, dict) and name in holder:
+                holder[name] = _to_utc(holder[name])
+        return event
+
+
+@functools.cache
+def datetime_paths(model: type[BaseModel]) -> tuple[tuple[str, ...], ...]:
+    """The field paths of `model` (nested models followed) whose type can be a datetime: the
+    only values `event` converts, instead of walking every value of every request."""
+    paths: list[tuple[str, ...]] = []
+    for name, field in model.model_fields.items():
+        for kind in _kinds(field.annotation):
+            if kind is datetime:
+                paths.append((name,))
+            elif isinstance(kind, type) and issubclass(kind, BaseModel):
+                paths.extend((name, *inner) for inner in datetime_paths(kind))
+    return tuple(dict.fromkeys(paths))
+
+
+def _kinds(annotation: Any) -> tuple[Any, ...]:
+    """The types an annotation can hold (`Optional[datetime]` -> datetime, NoneType)."""
+    args = get_args(annotation)
+    return (annotation,) if not args else tuple(k for arg in args for k in _kinds(arg))
 
 
 def _to_utc(value: Any) -> Any:

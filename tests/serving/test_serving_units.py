@@ -6,12 +6,14 @@ No services: the model cache is driven with fake probe/load functions (named as 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import subprocess
 import sys
 import threading
 import time
+from datetime import UTC
 
 import pytest
 from fastapi.testclient import TestClient
@@ -161,6 +163,27 @@ def test_timestamps_are_normalised_to_utc() -> None:
     request = model.model_validate({**example, "timestamp": "2024-05-01T10:30:00+02:00"})
     assert request.event()["timestamp"].hour == 8
     assert get_spec("tfd").extract_features(request.event())["hour_of_day"] == 8
+
+
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
+def test_request_events_convert_exactly_the_timestamps(spec) -> None:
+    """`event()` converts only the datetime fields: the same dict as converting every value."""
+    model = schemas.request_model(spec)
+    paths = schemas.datetime_paths(model)
+    names = {field.name for field in schemas.request_fields(spec)}
+    assert paths == (((spec.time_field,),) if spec.time_field in names else ())
+    offsets = ("+02:00", "-05:30", "Z", "")
+    for i, event in enumerate(itertools.islice(spec.generator(seed=3), 40)):
+        if spec.time_field in names:
+            stamp = str(event[spec.time_field])[:19]
+            event = {**event, spec.time_field: stamp + offsets[i % len(offsets)]}
+        request = model.model_validate(event)
+        assert request.event() == schemas._to_utc(request.model_dump())
+        for path in paths:
+            value = request.event()
+            for part in path:
+                value = value[part]
+            assert value.tzinfo == UTC
 
 
 def test_prediction_bodies_per_task() -> None:
