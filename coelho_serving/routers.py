@@ -5,7 +5,7 @@ typed request and response. Endpoints only translate HTTP to the services in `se
 (No `from __future__ import annotations` here: FastAPI reads the annotations at runtime.)
 """
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -65,26 +65,50 @@ def _area_router(path: str, tag: str, guard: Guard) -> APIRouter:
     )
 
 
-def incremental_predict_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
-    """`POST /incremental/<uc>/predict`: the live model's prediction."""
+def _predict_router(
+    spec: UseCaseSpec,
+    guard: Guard,
+    area: str,
+    summary: str,
+    codes: tuple[int, ...],
+    score: Callable[[Services, dict[str, Any], dict[str, str | None]], Awaitable[dict[str, Any]]],
+    queries: tuple[tuple[str, int, str], ...] = (),
+) -> APIRouter:
+    """`POST /<area>/<uc>/predict`: optional text query parameters (name, max length,
+    description), then the typed body, read directly (`prediction_io`: nothing to solve on the
+    hot path); `score(services, event, query values)` gives the answer."""
     uc = spec.key
-    router = _area_router(f"/incremental/{uc}", f"incremental {uc}", guard)
+    router = _area_router(f"/{area}/{uc}", f"{area} {uc}", guard)
     request_model = schemas.request_model(spec)
+    openapi_extra = prediction_io.request_body_doc(request_model)
+    if queries:
+        openapi_extra["parameters"] = [prediction_io.query_text_doc(*query) for query in queries]
 
     @router.post(
         "/predict",
-        summary=f"{uc}: predict with the live model",
+        summary=f"{uc}: {summary}",
         response_model=schemas.response_model(spec),
-        responses={**_errors(400), **INVALID_BODY},
-        openapi_extra=prediction_io.request_body_doc(request_model),
+        responses={**_errors(*codes), **INVALID_BODY},
+        openapi_extra=openapi_extra,
     )
     async def predict(request: Request) -> Response:
-        # Body and services read directly (`prediction_io`): nothing to solve on the hot path.
+        values = {
+            name: prediction_io.read_query_text(request, name, limit) for name, limit, _ in queries
+        }
         event = await prediction_io.read_event(request, request_model)
         services: Services = request.app.state.services
-        return prediction_io.json_response(await services.incremental.predict(spec, event))
+        return prediction_io.json_response(await score(services, event, values))
 
     return router
+
+
+def incremental_predict_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
+    """`POST /incremental/<uc>/predict`: the live model's prediction."""
+
+    async def score(services: Services, event: dict[str, Any], _query: dict) -> dict[str, Any]:
+        return await services.incremental.predict(spec, event)
+
+    return _predict_router(spec, guard, "incremental", "predict with the live model", (400,), score)
 
 
 def incremental_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
@@ -142,27 +166,14 @@ def _cluster_routes(router: APIRouter, spec: UseCaseSpec, area: Any) -> None:
 
 def batch_predict_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
     """`POST /batch/<uc>/predict`: the champion's (or a given run's) prediction."""
-    uc = spec.key
-    router = _area_router(f"/batch/{uc}", f"batch {uc}", guard)
-    request_model = schemas.request_model(spec)
 
-    @router.post(
-        "/predict",
-        summary=f"{uc}: predict with the champion (or a given run)",
-        responses={**_errors(400, 404), **INVALID_BODY},
-        response_model=schemas.response_model(spec),
-        openapi_extra={
-            **prediction_io.request_body_doc(request_model),
-            "parameters": [prediction_io.query_text_doc("run_id", 64, "a run instead")],
-        },
-    )
-    async def predict(request: Request) -> Response:
-        run_id = prediction_io.read_query_text(request, "run_id", 64)
-        event = await prediction_io.read_event(request, request_model)
-        services: Services = request.app.state.services
-        return prediction_io.json_response(await services.batch.predict(spec, event, run_id=run_id))
+    async def score(services: Services, event: dict[str, Any], query: dict) -> dict[str, Any]:
+        return await services.batch.predict(spec, event, run_id=query["run_id"])
 
-    return router
+    return _predict_router(
+        spec, guard, "batch", "predict with the champion (or a given run)", (400, 404), score,
+        queries=(("run_id", 64, "a run instead"),),
+    )  # fmt: skip
 
 
 def batch_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
