@@ -17,6 +17,7 @@ from typing import Any
 
 from coelho_pipelines.incremental.drift import DEFAULT_WARMUP_EVENTS, Drift, DriftMonitor
 from coelho_pipelines.incremental.features import FeaturePipeline
+from coelho_pipelines.incremental.forest_vote import ForestVote
 from coelho_pipelines.incremental.metrics import (
     ClusterAnalytics,
     DistanceSilhouette,
@@ -133,6 +134,8 @@ class Learner:
         self._validator = EventValidator(spec)  # the ingestion's rules, compiled
         self._time_field = spec.time_field
         self._nearest_center_model = _predicts_nearest_center(self.bundle.model)
+        if spec.task == "classification":
+            self._predict_proba = ForestVote.for_model(self.bundle.model)
         self._step = {
             "classification": self._classify,
             "regression": self._regress,
@@ -217,7 +220,7 @@ class Learner:
         x = self.bundle.features.learn_transform(event)
         y = event[self.spec.label_field]
         model = self.bundle.model
-        proba = model.predict_proba_one(x)
+        proba = self._predict_proba(x)  # River's vote, exactly (see forest_vote.py)
         self.progress.metrics.update_classification(y, proba, t)
         model.learn_one(x, y)
         if not proba:
