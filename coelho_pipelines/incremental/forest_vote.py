@@ -2,7 +2,7 @@
 
 `ARFClassifier.predict_proba_one` weights each tree's probabilities by the value of that
 tree's performance metric. For a ROCAUC metric that value is a trapezoid integral over ten
-confusion matrices, recomputed for every tree on every prediction: about half of a bare tfd
+confusion matrices, recomputed for every tree on every prediction: more than half of a bare tfd
 predict-then-learn loop. A tree's metric only changes when the forest learns, which behind the
 tfd under-sampler is a few percent of events. `ForestVote` keeps each tree's metric value until
 that metric object is replaced (drift) or records a new sample, and otherwise sums the vote in
