@@ -127,6 +127,17 @@ def test_learner_models_use_every_compiled_leaf_kind(learned: Any) -> None:
 # --- River forests on synthetic streams ------------------------------------------------------
 
 
+def _learned_and_served(model: Any, data: list[tuple[dict, Any]], served_type: type) -> tuple:
+    """(a copy of the River model, its served model) after learning the first 1500 examples;
+    the served model is of `served_type` and compiled throughout."""
+    for x, y in data[:1500]:
+        model.learn_one(x, y)
+    reference = copy.deepcopy(model)
+    served = served_model(model)
+    assert isinstance(served, served_type) and _compiled_everywhere(served)
+    return reference, served
+
+
 def _agrawal(n: int, nominal: bool) -> list[tuple[dict, Any]]:
     """Agrawal, with its coded features as strings (nominal splits, nominal naive Bayes)."""
     from river.datasets import synth
@@ -159,11 +170,7 @@ def test_compiled_arf_classifier_on_a_synthetic_stream(
         n_models=5, seed=2, grace_period=50, leaf_prediction=leaf_prediction,
         binary_split=binary_split, disable_weighted_vote=not weighted,
     )  # fmt: skip
-    for x, y in data[:1500]:
-        model.learn_one(x, y)
-    reference = copy.deepcopy(model)
-    served = served_model(model)
-    assert isinstance(served, FrozenARFClassifier) and _compiled_everywhere(served)
+    reference, served = _learned_and_served(model, data, FrozenARFClassifier)
     _assert_classifier_equal(served, reference, _probes([x for x, _ in data[1500:]]))
 
 
@@ -190,11 +197,7 @@ def test_compiled_arf_regressor_on_a_synthetic_stream(
         n_models=5, seed=2, grace_period=50, leaf_prediction=leaf_prediction,
         aggregation_method=aggregation, disable_weighted_vote=not weighted, splitter=splitter,
     )  # fmt: skip
-    for x, y in data[:1500]:
-        model.learn_one(x, y)
-    reference = copy.deepcopy(model)
-    served = served_model(model)
-    assert isinstance(served, FrozenARFRegressor) and _compiled_everywhere(served)
+    reference, served = _learned_and_served(model, data, FrozenARFRegressor)
     if multiway:
         kinds = {node.kind for root in served.trees for node in _branches(root)}
         assert compiled_trees.NUMERIC_MULTIWAY in kinds
