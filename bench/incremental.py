@@ -162,14 +162,13 @@ def shortcut_loop(spec: UseCaseSpec, events: list[dict]) -> Timing:
 
 
 def _shortcut_predict(spec: UseCaseSpec, model: object):  # noqa: ANN202
-    from river import cluster
-
     from coelho_pipelines.incremental.forest_vote import ForestVote
+    from coelho_pipelines.incremental.learner import predicts_nearest_center
     from coelho_pipelines.incremental.metrics import DistanceSilhouette
 
     if spec.task == "classification":
         return ForestVote.for_model(model)
-    if type(model) is cluster.DBSTREAM:
+    if predicts_nearest_center(model):
         return lambda x: DistanceSilhouette.predict_nearest(x, model.centers)[0]
     return model.predict_one
 

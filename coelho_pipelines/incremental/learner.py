@@ -98,7 +98,7 @@ class Step:
     error: str | None = None
 
 
-def _predicts_nearest_center(model: Any) -> bool:
+def predicts_nearest_center(model: Any) -> bool:
     """DBSTREAM predicts the nearest macro-cluster center (first one on ties, 0 without
     centers), measured with the same Euclidean distance Silhouette uses: one pass gives both
     the prediction and the metric's distances."""
@@ -133,7 +133,7 @@ class Learner:
         )
         self._validator = EventValidator(spec)  # the ingestion's rules, compiled
         self._time_field = spec.time_field
-        self._nearest_center_model = _predicts_nearest_center(self.bundle.model)
+        self._nearest_center_model = predicts_nearest_center(self.bundle.model)
         if spec.task == "classification":
             self._predict_proba = ForestVote.for_model(self.bundle.model)
         self._step = {
