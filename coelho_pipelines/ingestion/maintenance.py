@@ -10,13 +10,22 @@ AssetObservation with files, bytes and rows before and after.
 
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from coelho_pipelines.ingestion.assets import KIND_TAG, dead_letters_key, raw_events_key
-from coelho_pipelines.ingestion.tables import dead_letter_table_name, file_stats, raw_table_name
+from coelho_pipelines.ingestion.tables import (
+    dead_letter_table_name,
+    file_stats,
+    raw_table_name,
+    raw_writer_properties,
+)
 from coelho_pipelines.resources import LakehouseResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
+
+if TYPE_CHECKING:
+    from deltalake import WriterProperties
 
 JOB_NAME = "lakehouse_maintenance"
 SCHEDULE_NAME = "lakehouse_maintenance_schedule"
@@ -40,8 +49,13 @@ def maintain_table(
     retention_hours: int = DEFAULT_RETENTION_HOURS,
     enforce_retention_duration: bool = True,
     target_file_mb: int = 128,
+    writer_properties: "WriterProperties | None" = None,
 ) -> dict[str, object]:
-    """Optimize, vacuum and checkpoint one table; returns before/after figures."""
+    """Optimize, vacuum and checkpoint one table; returns before/after figures.
+
+    `writer_properties` (deltalake `WriterProperties`) keep the table's own Parquet encodings
+    in the compacted files.
+    """
     from deltalake import DeltaTable
     from deltalake.exceptions import CommitFailedError
 
@@ -51,7 +65,9 @@ def maintain_table(
     for attempt in range(OPTIMIZE_ATTEMPTS):
         table = DeltaTable(uri, storage_options=storage_options)
         try:
-            compacted = table.optimize.compact(target_size=target_file_mb << 20)
+            compacted = table.optimize.compact(
+                target_size=target_file_mb << 20, writer_properties=writer_properties
+            )
             break
         except CommitFailedError:  # a concurrent ingestion commit won: retry on a fresh snapshot
             if attempt == OPTIMIZE_ATTEMPTS - 1:
@@ -83,16 +99,19 @@ def maintain_table(
     }
 
 
-def _tables(specs: tuple[UseCaseSpec, ...]) -> Iterator[tuple[dg.AssetKey, str]]:
+def _tables(
+    specs: tuple[UseCaseSpec, ...],
+) -> Iterator[tuple[dg.AssetKey, str, "WriterProperties | None"]]:
+    """Every table: asset key, name, and its Parquet writer properties (None: defaults)."""
     from coelho_pipelines.batch import lineage
     from coelho_pipelines.batch.features import features_table_name
     from coelho_pipelines.batch.training_set import training_set_table_name
 
     for spec in specs:
-        yield raw_events_key(spec), raw_table_name(spec)
-        yield dead_letters_key(spec), dead_letter_table_name(spec)
-        yield lineage.asset_key(spec, lineage.FEATURES), features_table_name(spec)
-        yield lineage.asset_key(spec, lineage.TRAINING_SET), training_set_table_name(spec)
+        yield raw_events_key(spec), raw_table_name(spec), raw_writer_properties(spec)
+        yield dead_letters_key(spec), dead_letter_table_name(spec), None
+        yield lineage.asset_key(spec, lineage.FEATURES), features_table_name(spec), None
+        yield lineage.asset_key(spec, lineage.TRAINING_SET), training_set_table_name(spec), None
 
 
 def build_maintenance_defs(specs: tuple[UseCaseSpec, ...]) -> dg.Definitions:
@@ -104,7 +123,7 @@ def build_maintenance_defs(specs: tuple[UseCaseSpec, ...]) -> dg.Definitions:
     ) -> None:
         from deltalake import DeltaTable
 
-        for asset_key, name in _tables(specs):
+        for asset_key, name, writer_properties in _tables(specs):
             uri = lakehouse.table_uri(name)
             if not DeltaTable.is_deltatable(uri, storage_options=lakehouse.storage_options):
                 context.log.info(f"{uri}: no table yet, nothing to maintain")
@@ -115,6 +134,7 @@ def build_maintenance_defs(specs: tuple[UseCaseSpec, ...]) -> dg.Definitions:
                 config.retention_hours,
                 config.enforce_retention_duration,
                 config.target_file_mb,
+                writer_properties,
             )
             context.log.info(f"{uri}: {figures}")
             context.log_event(

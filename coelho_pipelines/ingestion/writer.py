@@ -31,6 +31,7 @@ from coelho_pipelines.ingestion.tables import (
     ensure_table,
     raw_schema,
     raw_table_name,
+    raw_writer_properties,
 )
 from coelho_pipelines.settings import table_uri
 from coelho_pipelines.use_cases.spec import UseCaseSpec
@@ -88,6 +89,7 @@ class DeltaSink:
             self.storage_options,
             description=f"{spec.title}: events from {spec.topic} that failed validation",
         )
+        self.raw_properties = raw_writer_properties(spec)
         self.checkpoint_interval = checkpoint_interval
         self._commits = 0
         self._raw_versions: dict[int, int | None] = {}
@@ -140,6 +142,7 @@ class DeltaSink:
                 mode="append",
                 partition_by=[PARTITION_COLUMN],
                 commit_properties=self._versions(batch.next_offsets),
+                writer_properties=self.raw_properties,
             )
         except CommitFailedError as error:
             self._raw_versions.clear()
