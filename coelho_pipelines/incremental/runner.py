@@ -35,6 +35,7 @@ from coelho_pipelines import telemetry
 from coelho_pipelines.incremental import live_store
 from coelho_pipelines.incremental.capture import Capture, CaptureMode, Capturer
 from coelho_pipelines.incremental.drift import DEFAULT_WARMUP_EVENTS
+from coelho_pipelines.incremental.heap import frozen_heap
 from coelho_pipelines.incremental.learner import ALREADY_LEARNED, Learner, Record, Step
 from coelho_pipelines.incremental.outputs import MlflowRecorder, RedisPublisher
 from coelho_pipelines.incremental.snapshot import SnapshotInfo, SnapshotStore
@@ -188,7 +189,8 @@ class LearnerRun:
             if reader.expired:
                 telemetry.LEARNER_ERRORS.labels(self.uc, "expired").inc(reader.expired)
                 self._say(f"{self.uc}: {reader.expired} events expired before they were learned")
-            reason = self._loop(learner, reader, publisher, recorder, capturer, state)
+            with frozen_heap():
+                reason = self._loop(learner, reader, publisher, recorder, capturer, state)
         except Exception:
             reason = "error"
             raise

@@ -6,6 +6,7 @@ Every test has its own topic, consumer group, MLflow experiment and Redis namesp
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import subprocess
@@ -61,10 +62,12 @@ def test_learns_every_partition_prequentially_like_river_and_skips_bad_events(
     produce_events(bootstrap, topic, TFD, events[200:])
     run_settings = settings(topic, snapshot_every=150)
     order: list[str] = []
+    frozen: set[bool] = set()
 
     def on_step(step, _learner) -> None:  # noqa: ANN001
         if step.event is not None:
             order.append(step.event[TFD.id_field])
+        frozen.add(gc.get_freeze_count() > 0)
 
     bad_before = _counter(telemetry.LEARNER_BAD_EVENTS, "tfd")
     run = LearnerRun(
@@ -77,6 +80,7 @@ def test_learns_every_partition_prequentially_like_river_and_skips_bad_events(
 
     assert summary.stop_reason == "idle"
     assert summary.events_learned == 400 and summary.bad_events == 3
+    assert frozen == {True} and gc.get_freeze_count() == 0  # start-up heap frozen while learning
     assert _counter(telemetry.LEARNER_BAD_EVENTS, "tfd") - bad_before == 3
     assert sorted(order) == sorted(e[TFD.id_field] for e in events)
     assert {e["user_id"] for e in events[:50]}  # keyed messages spread over partitions:
