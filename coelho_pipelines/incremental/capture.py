@@ -6,7 +6,8 @@ copy-on-write image of the state at one event boundary for the price of a fork: 
 and signs the bundle (and the progress, for snapshots) into files and exits, while the
 parent keeps learning. `mode="inline"` pickles in the calling thread (no fork available,
 shutdown, benchmarks); `mode="auto"` (the default) pickles inline while that costs less
-than a fork (~10-30 ms), i.e. for small models, and forks from then on.
+than a fork (~10-30 ms), i.e. for small models, and forks from then on. The cost is predicted
+from the last capture's, scaled by how many more events the model has learned since.
 
 The child touches nothing but the objects it pickles and its output files: no logging,
 no sockets, garbage collection off, and `os._exit` so no finalizer or atexit handler runs.
@@ -140,7 +141,7 @@ class Capturer:
             started=start,
         )
         progress = progress if snapshot else None
-        if self._use_fork(mode or self.mode):
+        if self._use_fork(mode or self.mode, capture.events_learned):
             capture.pid = self._fork(directory, bundle, progress)
         else:
             try:
@@ -158,13 +159,16 @@ class Capturer:
         self._last = capture
         return capture
 
-    def _use_fork(self, mode: CaptureMode) -> bool:
+    def _use_fork(self, mode: CaptureMode, events_learned: int) -> bool:
         if mode != "auto":
             return mode == "fork"
         last = self._last
-        if last is None or last.pickle_seconds is None:
+        if last is None or last.pickle_seconds is None or last.events_learned <= 0:
             return True  # unknown cost (first capture, e.g. of a big resumed forest)
-        return last.pickle_seconds > FORK_ABOVE_SECONDS
+        # A forest's pickle grows with the events it learned: a young eta forest that took
+        # 5 ms at 100 events takes ~50 ms 600 events later. Scale the last cost by that growth.
+        growth = max(1.0, events_learned / last.events_learned)
+        return last.pickle_seconds * growth > FORK_ABOVE_SECONDS
 
     def _fork(self, directory: Path, bundle: Any, progress: Any | None) -> int:
         pid = os.fork()

@@ -329,6 +329,21 @@ def test_auto_capture_forks_until_pickling_proves_cheap(tmp_path) -> None:  # no
     capturer.close()
 
 
+def test_auto_capture_predicts_the_pickle_cost_from_the_model_growth(tmp_path) -> None:  # noqa: ANN001
+    from coelho_pipelines.incremental.capture import FORK_ABOVE_SECONDS, Capture
+
+    capturer = Capturer("auto", tmp_path / "captures")
+    cheap = FORK_ABOVE_SECONDS / 4
+    capturer._last = Capture(tmp_path, 100, {}, 0, False, 0.0, pickle_seconds=cheap)
+    assert not capturer._use_fork("auto", 100)
+    assert not capturer._use_fork("auto", 399)  # predicted just under the cost of a fork
+    assert capturer._use_fork("auto", 600)  # six times the events: ~1.5 forks' worth
+    assert capturer._use_fork("fork", 100) and not capturer._use_fork("inline", 600)
+    capturer._last = Capture(tmp_path, 0, {}, 0, False, 0.0, pickle_seconds=cheap)
+    assert capturer._use_fork("auto", 10)  # no growth to scale by: fork
+    capturer.close()
+
+
 @pytest.mark.parametrize("spec", [TFD, ETA, ECCI], ids=["tfd", "eta", "ecci"])
 @pytest.mark.parametrize("numeric_only", [None, True, False])
 def test_compiled_feature_encoding_equals_the_reference_encoding(spec, numeric_only) -> None:  # noqa: ANN001
