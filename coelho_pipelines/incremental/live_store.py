@@ -6,6 +6,7 @@ Keys, under `coelho:<uc>:` (`namespace` defaults to `coelho`):
 - `model_version` (string, int): version of `model`; only increases; set atomically with it.
 - `status` (hash): state LIVE/FINISHED, mlflow_run_id, dagster_run_id, events_learned,
   last_update (ISO-8601 UTC), model_version, model_events (events in the live model),
+  model_offsets (JSON {partition: next offset} the live model has learned up to),
   model_bytes, bad_events, drifts, snapshot_events, stop_reason.
 - `metrics` (string): JSON of every River metric by its USE_CASES name (ConfusionMatrix and
   ClassificationReport as dicts, undefined values as null), plus events_learned, updated_at.

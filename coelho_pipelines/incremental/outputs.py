@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -209,6 +210,7 @@ class RedisPublisher(_Worker):
             self.keys,
             model_version=version,
             model_events=capture.events_learned,
+            model_offsets=json.dumps({str(p): o for p, o in capture.offsets.items()}),
             model_bytes=len(blob),
         )
         telemetry.LEARNER_PUBLISH_LATENCY.labels(self.spec.key).observe(

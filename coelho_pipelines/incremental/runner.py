@@ -11,14 +11,19 @@ blocks learning:
   drift markers. A snapshot becomes durable when its tag is written; the learning thread
   then reports it (`on_snapshot`) and commits its offsets to the consumer group.
 
+Snapshots go every `snapshot_every` events or `snapshot_interval_seconds`, whichever comes
+later (a fast learner catching up does not fork a snapshot every second; a slow stream still
+gets one every 1,000 events).
+
 Publishing happens every `publish_every` events or `publish_interval_seconds`, whichever
 comes later, and never more often than keeps publishing under `publish_budget` (10%) of
 the time: a capture costs the learning thread the fork (or the inline pickle) and costs the
 machine the child's pickling, which competes with learning for CPU, so both are budgeted.
 
-The run ends at `max_duration_seconds`, after `idle_timeout_seconds` without events once
-caught up, at `until_events` learned events (tests, benchmarks), or when `should_stop`
-says so (Dagster run termination); it then takes a final snapshot, publishes the model,
+The run ends at `max_duration_seconds` (a long maximum: a learner run lives for hours),
+after `idle_timeout_seconds` without events once caught up (0: never), at `until_events`
+learned events (tests, benchmarks), or when `should_stop` says so (Dagster run termination,
+the keeper sensor's lease expiring); it then takes a final snapshot, publishes the model,
 sets the status to FINISHED and waits for both to be written.
 """
 
@@ -51,9 +56,10 @@ LAG_EVERY_SECONDS = 5.0
 class LearnerSettings:
     """How one learner run behaves (the Dagster op config maps onto this)."""
 
-    max_duration_seconds: float = 600.0
-    idle_timeout_seconds: float = 30.0
+    max_duration_seconds: float = 86_400.0
+    idle_timeout_seconds: float = 0.0  # 0: a quiet stream never ends the run
     snapshot_every: int = 1000
+    snapshot_interval_seconds: float = 30.0
     publish_every: int = 100
     publish_interval_seconds: float = 2.0
     metrics_every: int = 100
@@ -66,6 +72,16 @@ class LearnerSettings:
     redis_namespace: str = live_store.NAMESPACE
     consumer_group: str | None = None  # default: coelho-<uc>-incremental
     final_flush_seconds: float = 120.0
+
+
+def snapshot_due_by_schedule(
+    events_since: int, seconds_since: float, settings: LearnerSettings
+) -> bool:
+    """Every `snapshot_every` events or `snapshot_interval_seconds`, whichever comes later."""
+    return (
+        events_since >= settings.snapshot_every
+        and seconds_since >= settings.snapshot_interval_seconds
+    )
 
 
 @dataclass(frozen=True)
@@ -247,7 +263,7 @@ class LearnerRun:
                     return "until_events"
                 if progress.events_learned - st.metrics_at >= s.metrics_every:
                     self._metrics(learner, recorder, st)
-            elif reader.caught_up and now - st.last_event_at >= s.idle_timeout_seconds:
+            elif self._idle(reader, st, now):
                 return "idle"
             self._maybe_capture(learner, reader, publisher, recorder, capturer, st, now)
             if now - st.tick_at >= LIGHT_UPDATE_SECONDS or record is None:
@@ -258,6 +274,11 @@ class LearnerRun:
                 if should_stop is not None and should_stop():
                     return "stopped"
         return "end_of_stream"
+
+    def _idle(self, reader: Any, st: _LoopState, now: float) -> bool:
+        """Caught up and nothing new for `idle_timeout_seconds` (never when that is 0)."""
+        timeout = self.settings.idle_timeout_seconds
+        return timeout > 0 and reader.caught_up and now - st.last_event_at >= timeout
 
     def _drift(
         self,
@@ -373,7 +394,8 @@ class LearnerRun:
             return  # a capture is running, or neither a snapshot nor a publish can be due
         since_publish = events - st.publish_events
         snapshot_due = (
-            events - st.snapshot_events >= s.snapshot_every and not recorder.snapshot_pending
+            snapshot_due_by_schedule(events - st.snapshot_events, now - st.snapshot_at, s)
+            and not recorder.snapshot_pending
         )
         publish_due = (
             not snapshot_due
@@ -404,6 +426,7 @@ class LearnerRun:
         st.publish_events = capture.events_learned
         if snapshot:
             st.snapshot_events = capture.events_learned
+            st.snapshot_at = capture.started
         st.in_flight = capture
 
         def dispatch() -> None:
@@ -426,6 +449,7 @@ class LearnerRun:
                 capture.release()
                 if snapshot:
                     st.snapshot_events = -self.settings.snapshot_every  # retry soon
+                    st.snapshot_at = -1e9
             st.in_flight = None
 
         if capture.pid is None:
@@ -518,6 +542,7 @@ class _LoopState:
     publish_at: float = -1e9
     publish_events: int = 0
     snapshot_events: int = 0
+    snapshot_at: float = -1e9  # monotonic time of the last snapshot capture
     last_cost: float = 0.0  # learning-thread blocking + capture child's pickling time
     capture_blocking: float = 0.0
     captures: int = 0

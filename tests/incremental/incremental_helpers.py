@@ -74,6 +74,7 @@ def settings(topic: str, **overrides: Any) -> LearnerSettings:
         "max_duration_seconds": 240.0,
         "publish_interval_seconds": 0.5,
         "snapshot_every": 300,
+        "snapshot_interval_seconds": 0.0,  # snapshots by event count alone: tests are fast
         "drift_warmup_events": 200,
     }
     values.update(overrides)

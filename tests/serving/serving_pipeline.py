@@ -111,6 +111,7 @@ def learn(stack: Any, spec: Any, events: int) -> str:
         idle_timeout_seconds=5.0,
         max_duration_seconds=180.0,
         snapshot_every=200,
+        snapshot_interval_seconds=0.0,
         publish_every=100,
         publish_interval_seconds=0.2,
         metrics_every=100,
