@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -73,6 +74,56 @@ def sensor_states(dagster_port: int) -> dict[str, str]:
     return {sensor["name"]: sensor["sensorState"]["status"] for sensor in results}
 
 
+def failed_runs(dagster_port: int) -> list[str]:
+    """Job name and id of every failed Dagster run."""
+    import httpx
+
+    query = (
+        "{ runsOrError(filter: {statuses: [FAILURE]}) "
+        "{ ... on Runs { results { runId jobName } } } }"
+    )
+    response = httpx.post(
+        f"http://127.0.0.1:{dagster_port}/graphql", json={"query": query}, timeout=60
+    )
+    runs = response.json()["data"]["runsOrError"]["results"]
+    return [f"{run['jobName']} {run['runId']}" for run in runs]
+
+
+def products_state(env: dict[str, str]) -> dict[str, tuple[int, str]]:
+    """Use case -> (raw rows queryable through the API, learner state from the API)."""
+    import httpx
+
+    api = f"http://127.0.0.1:{port_of(env, 'api')}/api/v1"
+    state: dict[str, tuple[int, str]] = {}
+    for spec in all_specs():
+        rows, live = 0, "-"
+        try:
+            sql = httpx.post(
+                f"{api}/sql/{spec.key}/query",
+                json={"query": "SELECT count(*) FROM data", "limit": 1},
+                timeout=30,
+            )
+            rows = sql.json()["rows"][0][0] if sql.status_code == 200 else 0
+            status = httpx.get(f"{api}/incremental/{spec.key}/status", timeout=30)
+            live = status.json().get("state", "-") if status.status_code == 200 else "-"
+        except httpx.HTTPError:
+            pass
+        state[spec.key] = (rows, live)
+    return state
+
+
+def await_products(env: dict[str, str], timeout: float = 600.0) -> dict[str, tuple[int, str]]:
+    """Poll until every use case has queryable events and a LIVE learner (or time runs out)."""
+    deadline = time.monotonic() + timeout
+    state = products_state(env)
+    while time.monotonic() < deadline:
+        if all(rows > 0 and live == "LIVE" for rows, live in state.values()):
+            break
+        time.sleep(5)
+        state = products_state(env)
+    return state
+
+
 def test_up_status_down_up_keeps_data(platform_user: dict[str, str]) -> None:
     """Every service healthy and reported with memory; `up` is idempotent; `down` stops all;
     a second `up` finds the data of the first."""
@@ -101,6 +152,11 @@ def test_up_status_down_up_keeps_data(platform_user: dict[str, str]) -> None:
     sensors = sensor_states(port_of(env, "dagster"))
     assert {f"{spec.key}_incremental_learning" for spec in all_specs()} <= set(sensors)
     assert set(sensors.values()) == {"RUNNING"}, sensors
+    # With no manual step the products run: events queryable, every learner LIVE, no failure.
+    if subcommand_options("serve") is not None and subcommand_options("produce") is not None:
+        products = await_products(env)
+        assert all(rows > 0 and live == "LIVE" for rows, live in products.values()), products
+        assert failed_runs(port_of(env, "dagster")) == []
     running = [name for name, row in table.items() if row["pid"]]
     pids = {name: table[name]["pid"] for name in running}
 
