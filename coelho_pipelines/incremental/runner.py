@@ -54,6 +54,7 @@ class LearnerSettings:
     max_duration_seconds: float = 600.0
     idle_timeout_seconds: float = 30.0
     snapshot_every: int = 1000
+    snapshot_interval_seconds: float = 30.0  # snapshot every N events or T s, the later
     publish_every: int = 100
     publish_interval_seconds: float = 2.0
     metrics_every: int = 100
