@@ -203,7 +203,7 @@ def _ingest_continuously(
         check=lambda: evaluate(spec, lakehouse),
     )
     raw_uri = lakehouse.table_uri(raw_table_name(spec))
-    with RunControl(context.instance, context.run_id, log=context.log.info) as control:
+    with RunControl(context.instance, context.run.run_id, log=context.log.info) as control:
         for report in ingestion.run(control.should_stop):
             if isinstance(report, CheckResults):
                 yield from (_check_evaluation(r) for r in report.results)
