@@ -81,12 +81,6 @@ def ranges_from_config(items: list[Mapping[str, Any]]) -> list[OffsetRange]:
     return sorted(OffsetRange(int(i["partition"]), int(i["start"]), int(i["end"])) for i in items)
 
 
-def run_key(prefix: str, ranges: list[OffsetRange]) -> str:
-    """A key naming exactly these ranges: distinct ranges never share a key."""
-    parts = ",".join(f"{r.partition}:{r.start}-{r.end}" for r in sorted(ranges))
-    return f"{prefix}:{parts}"
-
-
 @dataclass
 class Batch:
     """Messages read from Kafka, and for each partition the next offset after this batch."""
