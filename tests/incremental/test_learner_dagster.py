@@ -275,7 +275,9 @@ def test_learner_ends_itself_as_a_success_when_its_lease_lapses(
     topic = make_topic(bootstrap)
     produce_events(bootstrap, topic, ECCI, generate(ECCI, 400, seed=71))
     # no idle timeout, no maximum: only the lease ends this run
-    run_settings = settings(topic, idle_timeout_seconds=0.0, max_duration_seconds=0.0)
+    run_settings = settings(
+        topic, idle_timeout_seconds=0.0, max_duration_seconds=0.0, snapshot_every=150
+    )
     ends = endpoints(kafka_service, redis_up, mlflow_service)
     client = redis.Redis.from_url(redis_up.url)
     seen: dict[str, object] = {}
@@ -289,6 +291,10 @@ def test_learner_ends_itself_as_a_success_when_its_lease_lapses(
             time.sleep(0.3)
         time.sleep(3.0)  # idle for longer than a lease check: the run keeps going
         [run] = instance.get_runs()
+        # snapshots reach the event log while the run is still going
+        seen["materialized"] = instance.get_latest_materialization_event(
+            incremental_model_key(ECCI)
+        )
         seen["status"] = live_store.read_status(client, "ecci", run_settings.redis_namespace)
         seen["heartbeat"] = run.tags.get(HEARTBEAT_TAG)
         instance.add_run_tags(run.run_id, {LEASE_TAG: f"{time.time() - 1:.0f}"})
@@ -309,6 +315,7 @@ def test_learner_ends_itself_as_a_success_when_its_lease_lapses(
         driver.join(timeout=30)
     assert result.success
     assert seen["status"]["state"] == "LIVE" and seen["heartbeat"]
+    assert seen["materialized"] is not None and seen["materialized"].run_id == result.run_id
     status = live_store.read_status(client, "ecci", run_settings.redis_namespace)
     assert status["state"] == "FINISHED" and status["stop_reason"] == "stopped"
     last = result.asset_materializations_for_node("ecci_incremental_learner")[-1]
