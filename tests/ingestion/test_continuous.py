@@ -29,6 +29,7 @@ from coelho_pipelines.ingestion.assets import (
     ingestion_job_name,
     ingestion_op_name,
     ingestion_tags,
+    raw_events_key,
 )
 from coelho_pipelines.ingestion.checks import CHECK_NAMES
 from coelho_pipelines.ingestion.sensor import sensor_name
@@ -91,6 +92,8 @@ def test_continuous_run_reports_checks_compacts_and_ends_when_its_lease_lapses(
         time.sleep(3.0)  # a few report and check cycles
         [run] = instance.get_runs()
         seen["heartbeat"] = run.tags.get(HEARTBEAT_TAG)
+        # freshness reaches the event log while the run is still going
+        seen["materialized"] = instance.get_latest_materialization_event(raw_events_key(spec))
         instance.add_run_tags(run.run_id, {LEASE_TAG: f"{time.time() - 1:.0f}"})
 
     with dg.instance_for_test() as instance:
@@ -105,6 +108,7 @@ def test_continuous_run_reports_checks_compacts_and_ends_when_its_lease_lapses(
         assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
     assert result.success
     assert seen["first"] == 300 and seen["second"] == 500 and seen["heartbeat"]
+    assert seen["materialized"] is not None and seen["materialized"].run_id == result.run_id
     raw = [
         m.metadata
         for m in result.asset_materializations_for_node(ingestion_op_name(spec))
