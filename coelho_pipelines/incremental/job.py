@@ -1,23 +1,26 @@
 """Dagster side of the incremental learner: the `<uc>/incremental_model` asset, the learner
 op and the `<uc>_incremental_learning` job, plus the builder registered in `definitions.py`.
 
-`dagster job execute -j <uc>_incremental_learning` runs one bounded learner run headless;
-the sensor of the same name keeps one running while it is on (see `sensor.py`).
+`dagster job execute -j <uc>_incremental_learning` runs one learner headless (until its
+long maximum or a signal); the sensor of the same name keeps one running while it is on, as a
+keeper (see `keeper.py`): the op heartbeats and stops once its lease expires (switch off).
 Terminating the run (UI, SIGTERM, SIGINT) makes the learner take a final snapshot, set
-its Redis status to FINISHED and exit; the run then ends as canceled.
+its Redis status to FINISHED and exit; the run then ends as canceled. A lease expiry ends it
+the same way, as a success.
 """
 
-import contextlib
+import math
 import os
-import signal
+import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import dagster as dg
 
 from coelho_pipelines import telemetry
 from coelho_pipelines.incremental.live_store import NAMESPACE
+from coelho_pipelines.keeper import RunControl
 from coelho_pipelines.resources import KafkaResource, MlflowResource, RedisResource
 from coelho_pipelines.topics import topic_asset_key
 from coelho_pipelines.use_cases.spec import UseCaseSpec
@@ -27,6 +30,7 @@ USE_CASE_TAG = "coelho/use_case"
 LEARNER_TAG = "coelho/learner"  # one value per use case: a run-queue concurrency limit of 1
 METRICS_PORT_ENV = "COELHO_LEARNER_METRICS_PORT"
 _metrics_server: dict[str, int] = {}
+_DONE = object()
 
 
 def job_name(spec: UseCaseSpec) -> str:
@@ -58,11 +62,15 @@ def incremental_model_asset(spec: UseCaseSpec) -> dg.AssetSpec:
 
 
 class IncrementalLearningConfig(dg.Config):
-    """One bounded learner run."""
+    """One learner run: it lives until its lease expires, a signal, or the long maximum.
 
-    max_duration_seconds: float = 600.0
-    idle_timeout_seconds: float = 30.0
+    `idle_timeout_seconds` 0 (the default) means a quiet stream never ends the run;
+    `max_duration_seconds` 0 means no maximum."""
+
+    max_duration_seconds: float = 86_400.0
+    idle_timeout_seconds: float = 0.0
     snapshot_every: int = 1000
+    snapshot_interval_seconds: float = 30.0
     publish_every: int = 100
     publish_interval_seconds: float = 2.0
     metrics_every: int = 100
@@ -80,24 +88,10 @@ class IncrementalLearningConfig(dg.Config):
 
         optional = {"capture_mode", "topic", "experiment", "consumer_group"}
         values = {k: (v or None) if k in optional else v for k, v in self.model_dump().items()}
+        for unbounded in ("max_duration_seconds", "idle_timeout_seconds"):
+            if values[unbounded] <= 0:
+                values[unbounded] = math.inf
         return LearnerSettings(**values)
-
-
-@contextlib.contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """While inside, SIGINT/SIGTERM set `stop` instead of raising (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {s: signal.getsignal(s) for s in signals}
-    for s in signals:
-        signal.signal(s, lambda _signo, _frame: stop.set())
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def serve_learner_metrics() -> None:
@@ -126,10 +120,46 @@ def _materialization(spec: UseCaseSpec, info: Any, metrics: dict[str, float], ru
     )
 
 
+def _learn_streaming(
+    run: Any, events: queue.Queue[Any], control: RunControl
+) -> Generator[dg.AssetMaterialization, None, Any]:
+    """Learn on a worker thread while this (main) thread yields its snapshot materializations
+    as they come, so a run that lives for hours shows them in the UI as it goes (Dagster emits
+    events of a generator op when it yields). Signals still reach the main thread."""
+    outcome: dict[str, Any] = {}
+
+    def learn() -> None:
+        try:
+            outcome["summary"] = run.run()
+        except BaseException as error:  # re-raised in the op
+            outcome["error"] = error
+        finally:
+            events.put(_DONE)
+
+    worker = threading.Thread(target=learn, name="coelho-learner", daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                item = events.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if item is _DONE:
+                break
+            yield item
+    finally:
+        if worker.is_alive():  # the op is being torn down: stop learning, snapshot, end
+            control.signalled.set()
+        worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["summary"]
+
+
 def build_learner_op(spec: UseCaseSpec) -> dg.OpDefinition:
     @dg.op(
         name=f"{spec.key}_incremental_learner",
-        description=f"Learn {spec.key} events prequentially from Kafka for one bounded run.",
+        description=f"Learn {spec.key} events prequentially from Kafka while the run is kept.",
         tags={"kind": "river"},
         out=dg.Out(dg.Nothing),
     )
@@ -139,31 +169,34 @@ def build_learner_op(spec: UseCaseSpec) -> dg.OpDefinition:
         kafka: KafkaResource,
         redis: RedisResource,
         mlflow: MlflowResource,
-    ) -> None:
+    ) -> Iterator[dg.AssetMaterialization]:
         from coelho_pipelines.incremental.runner import Endpoints, LearnerRun, RunHooks
 
         serve_learner_metrics()
         endpoints = Endpoints(kafka.bootstrap_servers, redis.url, mlflow.tracking_uri)
-        stop = threading.Event()
+        control = RunControl(context.instance, context.run.run_id, log=context.log.info)
+        events: queue.Queue[Any] = queue.Queue()
 
         def on_snapshot(info: Any, metrics: dict[str, float]) -> None:
-            context.log_event(_materialization(spec, info, metrics, run.mlflow_run_id or ""))
+            events.put(_materialization(spec, info, metrics, run.mlflow_run_id or ""))
 
         run = LearnerRun(
             spec,
             endpoints,
             config.settings(),
-            dagster_run_id=context.run_id,
-            hooks=RunHooks(on_snapshot=on_snapshot, should_stop=stop.is_set, log=context.log.info),
+            dagster_run_id=context.run.run_id,
+            hooks=RunHooks(
+                on_snapshot=on_snapshot, should_stop=control.should_stop, log=context.log.info
+            ),
         )
-        with stop_on_signals(stop):
-            summary = run.run()
+        with control:
+            summary = yield from _learn_streaming(run, events, control)
         context.log.info(
             f"{spec.key}: {summary.stop_reason}; learned {summary.events_this_run} events "
             f"({summary.events_learned} in total, {summary.bad_events} bad), "
             f"{summary.drifts} drifts, {summary.redis_failures} Redis failures"
         )
-        if summary.stop_reason == "stopped":
+        if summary.stop_reason == "stopped" and control.signalled.is_set():
             raise dg.DagsterExecutionInterruptedError(
                 "learner terminated on request after its final snapshot"
             )
@@ -179,9 +212,8 @@ def build_learning_job(spec: UseCaseSpec) -> dg.JobDefinition:
         tags=run_tags(spec),
         executor_def=dg.in_process_executor,
         description=(
-            f"One bounded run of the {spec.key} River learner (max duration / idle timeout), "
-            f"resuming from the latest snapshot. Keep one running with the "
-            f"`{job_name(spec)}` sensor."
+            f"A long-lived run of the {spec.key} River learner, resuming from the latest "
+            f"snapshot. The `{job_name(spec)}` sensor keeps one running while it is on."
         ),
     )
     def learning_job() -> None:

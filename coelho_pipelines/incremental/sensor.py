@@ -1,10 +1,10 @@
 """Sensors of the incremental learner.
 
-- `<uc>_incremental_learning`, the real-time training switch: while it is on, it requests a
-  learner run whenever none is queued, starting, running or canceling for that use case
-  (each run is bounded, so the sensor starts the next one). Off by default: turning it on
-  in the UI starts real-time training; turning it off lets the current run finish its
-  bounded time and starts no new one.
+- `<uc>_incremental_learning`, the real-time training switch, a keeper (`keeper.py`): while it
+  is on, it keeps one long-lived learner run alive for that use case (launches one when none
+  is queued, starting, running or canceling, renews its lease, replaces one whose process
+  died). Off by default: turning it on in the UI starts real-time training; turning it off
+  stops renewing the lease, so the learner snapshots and ends within a lease.
 - `<uc>_drift_retraining`: turns new drift records (Redis) into a run request of the batch
   job `<uc>_batch_training`; the run key is the drift's event count, so a drift detected
   again after a resume does not retrain twice.
@@ -14,6 +14,7 @@ import dagster as dg
 
 from coelho_pipelines.incremental import live_store
 from coelho_pipelines.incremental.job import job_name, run_tags
+from coelho_pipelines.keeper import DEFAULT_POLICY, KeeperPolicy, build_keeper_sensor
 from coelho_pipelines.resources import RedisResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
@@ -24,7 +25,7 @@ ACTIVE_STATUSES = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-SWITCH_INTERVAL_SECONDS = 30
+SWITCH_INTERVAL_SECONDS = DEFAULT_POLICY.interval_seconds
 DRIFT_INTERVAL_SECONDS = 60
 
 
@@ -38,26 +39,20 @@ def active_runs(instance: dg.DagsterInstance, job: str) -> list[dg.DagsterRun]:
     )
 
 
-def build_learning_sensor(spec: UseCaseSpec, job: dg.JobDefinition) -> dg.SensorDefinition:
-    @dg.sensor(
-        name=job_name(spec),
-        job=job,
-        minimum_interval_seconds=SWITCH_INTERVAL_SECONDS,
-        default_status=dg.DefaultSensorStatus.STOPPED,
+def build_learning_sensor(
+    spec: UseCaseSpec, job: dg.JobDefinition, policy: KeeperPolicy = DEFAULT_POLICY
+) -> dg.SensorDefinition:
+    return build_keeper_sensor(
+        job_name(spec),
+        job,
+        tags=run_tags(spec),
+        policy=policy,
         description=(
-            f"Real-time training switch for {spec.key}: while on, keeps one "
-            f"`{job.name}` run going (starts the next when one ends)."
+            f"Real-time training switch for {spec.key}: while on, keeps one long-lived "
+            f"`{job.name}` run learning (replaced if it dies); off, it ends within "
+            f"{policy.lease_seconds:.0f}s."
         ),
     )
-    def learning_switch(context: dg.SensorEvaluationContext):  # noqa: ANN202
-        running = active_runs(context.instance, job.name)
-        if running:
-            return dg.SkipReason(
-                f"learner run {running[0].run_id} is {running[0].status.value.lower()}"
-            )
-        return dg.RunRequest(tags=run_tags(spec))
-
-    return learning_switch
 
 
 def build_drift_sensor(

@@ -1,10 +1,14 @@
 """Dagster assets `<uc>/raw_events` and `<uc>/dead_letters`, and the job `<uc>_ingestion`.
 
-One op materializes both: it runs `pipeline.ingest` over the offset ranges in its config (the
-sensor fills them in; empty means "everything new") and reports what it committed.
+One op materializes both. Bounded (the default): it runs `pipeline.ingest` over the offset
+ranges in its config (empty means "everything new") and reports what it committed. Continuous
+(`continuous: true`, what `<uc>_ingestion_sensor` launches): it runs `continuous.py` until its
+keeper lease expires or the run is terminated, reporting materializations of both assets and
+the raw-events check results at a bounded rate, so the UI shows freshness and quality.
 """
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -54,11 +58,29 @@ class OffsetRangeConfig(dg.Config):
 
 
 class IngestionConfig(dg.Config):
-    """Offset ranges to ingest (empty: everything new), optionally capped at `max_events`."""
+    """Bounded: offset ranges to ingest (empty: everything new), capped at `max_events`.
+    Continuous: consume without end, committing every `commit_interval_seconds` or
+    `batch_size` messages, whichever first (ranges and max_events are ignored)."""
 
     ranges: list[OffsetRangeConfig] = []
     max_events: int | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
+    continuous: bool = False
+    commit_interval_seconds: float = 2.0
+    report_interval_seconds: float = 30.0
+    checks_interval_seconds: float = 300.0
+    compact_every_commits: int = 300
+
+    def continuous_settings(self) -> Any:
+        from coelho_pipelines.ingestion.continuous import ContinuousSettings
+
+        return ContinuousSettings(
+            commit_interval_seconds=self.commit_interval_seconds,
+            max_events=self.batch_size,
+            report_interval_seconds=self.report_interval_seconds,
+            checks_interval_seconds=self.checks_interval_seconds,
+            compact_every_commits=self.compact_every_commits,
+        )
 
 
 def _column_schema(spec: UseCaseSpec) -> dg.TableSchema:
@@ -128,6 +150,9 @@ def build_ingestion_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
         kafka: KafkaResource,
         lakehouse: LakehouseResource,
     ):  # noqa: ANN202 - generator of MaterializeResult
+        if config.continuous:
+            yield from _ingest_continuously(context, spec, config, kafka, lakehouse)
+            return
         ranges = [OffsetRange(r.partition, r.start, r.end) for r in config.ranges] or None
         result = ingest(
             spec,
@@ -158,6 +183,96 @@ def build_ingestion_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
     return ingest_op
 
 
+def _ingest_continuously(
+    context: dg.AssetExecutionContext,
+    spec: UseCaseSpec,
+    config: IngestionConfig,
+    kafka: KafkaResource,
+    lakehouse: LakehouseResource,
+) -> Iterator[Any]:
+    from coelho_pipelines.ingestion.checks import evaluate
+    from coelho_pipelines.ingestion.continuous import CheckResults, ContinuousIngestion
+    from coelho_pipelines.keeper import RunControl
+
+    ingestion = ContinuousIngestion(
+        spec,
+        kafka,
+        lakehouse,
+        config.continuous_settings(),
+        log=context.log.info,
+        check=lambda: evaluate(spec, lakehouse),
+    )
+    raw_uri = lakehouse.table_uri(raw_table_name(spec))
+    with RunControl(context.instance, context.run.run_id, log=context.log.info) as control:
+        for report in ingestion.run(control.should_stop):
+            if isinstance(report, CheckResults):
+                yield from (_check_evaluation(r) for r in report.results)
+            elif not report.final:
+                yield from _progress_events(spec, report, raw_uri)
+            else:
+                last = report
+    totals = ingestion.totals
+    context.log.info(
+        f"{spec.key}: continuous ingestion stopped ({control.stop_reason}); {totals.events} "
+        f"events and {totals.dead_letters} dead letters in {totals.commits} commits"
+    )
+    meta = _progress_metadata(last, raw_uri)
+    yield dg.MaterializeResult(asset_key=raw_events_key(spec), metadata=meta)
+    yield dg.MaterializeResult(
+        asset_key=dead_letters_key(spec),
+        metadata={"dead_letters_committed": last.dead_letters, "reasons": json.dumps(last.reasons)},
+    )
+    if control.signalled.is_set():
+        raise dg.DagsterExecutionInterruptedError("continuous ingestion terminated on request")
+
+
+def _progress_metadata(progress: Any, raw_uri: str) -> dict[str, Any]:
+    return {
+        "events_committed": progress.events,
+        "dead_letters_committed": progress.dead_letters,
+        "messages_read": progress.messages,
+        "commits": progress.commits,
+        "seconds": round(progress.seconds, 3),
+        "committed_offsets": json.dumps({str(k): v for k, v in progress.committed_offsets.items()}),
+        "end_offsets": json.dumps({str(k): v for k, v in progress.end_offsets.items()}),
+        "lag": progress.lag,
+        "delta_version": progress.raw_version if progress.raw_version is not None else -1,
+        "compactions": progress.compactions,
+        "continuous": True,
+        "table_uri": dg.MetadataValue.path(raw_uri),
+    }
+
+
+def _progress_events(spec: UseCaseSpec, progress: Any, raw_uri: str) -> Iterator[Any]:
+    """Materializations for one progress report: raw events always (freshness), dead letters
+    only when some were committed."""
+    yield dg.AssetMaterialization(
+        asset_key=raw_events_key(spec),
+        description=f"{progress.events} events committed in the last {progress.seconds:.0f}s",
+        metadata=_progress_metadata(progress, raw_uri),
+    )
+    if progress.dead_letters:
+        yield dg.AssetMaterialization(
+            asset_key=dead_letters_key(spec),
+            metadata={
+                "dead_letters_committed": progress.dead_letters,
+                "reasons": json.dumps(progress.reasons),
+            },
+        )
+
+
+def _check_evaluation(result: dg.AssetCheckResult) -> dg.AssetCheckEvaluation:
+    """A check result computed inside the run, as the event Dagster records for checks."""
+    return dg.AssetCheckEvaluation(
+        asset_key=result.asset_key,
+        check_name=result.check_name,
+        passed=bool(result.passed),
+        metadata=result.metadata,
+        severity=result.severity,
+        description=result.description,
+    )
+
+
 def build_ingestion_job(
     spec: UseCaseSpec, asset: dg.AssetsDefinition
 ) -> Any:  # dagster UnresolvedAssetJobDefinition
@@ -165,5 +280,6 @@ def build_ingestion_job(
         ingestion_job_name(spec),
         selection=dg.AssetSelection.assets(asset),
         tags=ingestion_tags(spec),
+        executor_def=dg.in_process_executor,  # one op: no step subprocess to start
         description=f"Ingest {spec.topic} into {spec.key}/raw_events and {spec.key}/dead_letters.",
     )

@@ -81,12 +81,6 @@ def ranges_from_config(items: list[Mapping[str, Any]]) -> list[OffsetRange]:
     return sorted(OffsetRange(int(i["partition"]), int(i["start"]), int(i["end"])) for i in items)
 
 
-def run_key(prefix: str, ranges: list[OffsetRange]) -> str:
-    """A key naming exactly these ranges: distinct ranges never share a key."""
-    parts = ",".join(f"{r.partition}:{r.start}-{r.end}" for r in sorted(ranges))
-    return f"{prefix}:{parts}"
-
-
 @dataclass
 class Batch:
     """Messages read from Kafka, and for each partition the next offset after this batch."""
@@ -231,3 +225,45 @@ def prefetch(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def read_continuous(
+    consumer: Any,
+    topic: str,
+    starts: Mapping[int, int],
+    max_events: int,
+    interval_s: float,
+    poll_s: float = 0.5,
+) -> Iterator[Batch]:
+    """Read `topic` from `starts` (partition -> next offset) without end.
+
+    Yields a batch once it holds `max_events` messages or its first message is `interval_s`
+    old, and an empty batch after `interval_s` without messages, so the caller gets control
+    back at least that often. Waits in `consume` (no busy loop). Non-fatal Kafka errors are
+    skipped (librdkafka retries); a fatal one raises.
+    """
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+    consumer.assign([TopicPartition(topic, p, o) for p, o in sorted(starts.items())])
+    batch = Batch()
+    opened = time.monotonic()
+    while True:
+        room = max(1, max_events - len(batch))
+        wait = max(0.01, min(poll_s, opened + interval_s - time.monotonic()))
+        for message in consumer.consume(num_messages=min(room, 10_000), timeout=wait):
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF or not error.fatal():
+                    continue
+                raise KafkaException(error)
+            if not batch.values:
+                opened = time.monotonic()
+            batch.values.append(message.value())
+            batch.partitions.append(message.partition())
+            batch.offsets.append(message.offset())
+            batch.messages.append(message)
+            batch.next_offsets[message.partition()] = message.offset() + 1
+        if len(batch) >= max_events or time.monotonic() - opened >= interval_s:
+            yield batch
+            batch = Batch()
+            opened = time.monotonic()

@@ -79,6 +79,12 @@ class GroupCommitter:
             self._condition.notify_all()
             return self._take_done()
 
+    def drain(self) -> list[Committed]:
+        """The commits finished since the last call, without submitting anything."""
+        with self._condition:
+            self._raise_error()
+            return self._take_done()
+
     def close(self) -> list[Committed]:
         """Commit everything still waiting, stop the writer; returns the last commits."""
         with self._condition:

@@ -174,6 +174,24 @@ class DeltaSink:
             custom_metadata={"coelho.ingestion": self.spec.key},
         )
 
+    def compact(self, dates: list[str] | None = None, target_mb: int = 128) -> dict[str, int]:
+        """Merge small files of the raw table (only `dates`' partitions when given) and of the
+        dead-letter table, on this sink's own table objects so its next commit builds on them.
+        The raw table keeps its Parquet writer properties; the offsets are untouched."""
+        filters = [(PARTITION_COLUMN, "in", sorted(dates))] if dates else None
+        raw = self.raw.optimize.compact(
+            partition_filters=filters,
+            target_size=target_mb << 20,
+            writer_properties=self.raw_properties,
+        )
+        dead = self.dead.optimize.compact(target_size=target_mb << 20)
+        return {
+            "files_removed": int(raw.get("numFilesRemoved", 0) or 0)
+            + int(dead.get("numFilesRemoved", 0) or 0),
+            "files_added": int(raw.get("numFilesAdded", 0) or 0)
+            + int(dead.get("numFilesAdded", 0) or 0),
+        }
+
     def checkpoint(self) -> None:
         """Write a Delta checkpoint of both tables so readers replay a short log."""
         self.raw.create_checkpoint()

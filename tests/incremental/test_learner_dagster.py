@@ -234,3 +234,89 @@ def test_terminating_the_run_snapshots_and_finishes_cleanly(
     run = store.find_run()
     assert store.snapshot_info(run).events_learned == 500
     assert run.info.status == "FINISHED"
+
+
+def test_learner_config_lives_long_by_default() -> None:
+    import math
+
+    from coelho_pipelines.incremental.job import IncrementalLearningConfig
+
+    defaults = IncrementalLearningConfig()
+    assert defaults.max_duration_seconds >= 86_400 and defaults.snapshot_interval_seconds == 30.0
+    settings_ = defaults.settings()
+    assert settings_.idle_timeout_seconds == math.inf  # 0: a quiet stream never ends the run
+    assert settings_.snapshot_interval_seconds == 30.0
+    bounded = IncrementalLearningConfig(idle_timeout_seconds=5, max_duration_seconds=0).settings()
+    assert bounded.idle_timeout_seconds == 5 and bounded.max_duration_seconds == math.inf
+
+
+def test_switch_sensor_launches_a_kept_learner_with_a_lease() -> None:
+    from coelho_pipelines.keeper import KEEPER_TAG, LEASE_TAG
+
+    job = build_learning_job(ECCI)
+    sensor = build_learning_sensor(ECCI, job)
+    with dg.instance_for_test() as instance:
+        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        [request] = result.run_requests
+        assert request.tags[KEEPER_TAG] == "ecci_incremental_learning"
+        assert request.tags["coelho/learner"] == "ecci"
+        assert float(request.tags[LEASE_TAG]) > time.time()
+
+
+@pytest.mark.services
+def test_learner_ends_itself_as_a_success_when_its_lease_lapses(
+    kafka_service, redis_up, mlflow_service
+) -> None:  # noqa: ANN001
+    import threading
+
+    from coelho_pipelines.keeper import HEARTBEAT_TAG, LEASE_TAG
+
+    bootstrap = kafka_service.bootstrap_servers
+    topic = make_topic(bootstrap)
+    produce_events(bootstrap, topic, ECCI, generate(ECCI, 400, seed=71))
+    # no idle timeout, no maximum: only the lease ends this run
+    run_settings = settings(
+        topic, idle_timeout_seconds=0.0, max_duration_seconds=0.0, snapshot_every=150
+    )
+    ends = endpoints(kafka_service, redis_up, mlflow_service)
+    client = redis.Redis.from_url(redis_up.url)
+    seen: dict[str, object] = {}
+
+    def switch_off(instance: dg.DagsterInstance) -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            status = live_store.read_status(client, "ecci", run_settings.redis_namespace)
+            if status and status.get("events_learned") == "400":
+                break
+            time.sleep(0.3)
+        time.sleep(3.0)  # idle for longer than a lease check: the run keeps going
+        [run] = instance.get_runs()
+        # snapshots reach the event log while the run is still going
+        seen["materialized"] = instance.get_latest_materialization_event(
+            incremental_model_key(ECCI)
+        )
+        seen["status"] = live_store.read_status(client, "ecci", run_settings.redis_namespace)
+        seen["heartbeat"] = run.tags.get(HEARTBEAT_TAG)
+        instance.add_run_tags(run.run_id, {LEASE_TAG: f"{time.time() - 1:.0f}"})
+
+    with dg.instance_for_test() as instance:
+        driver = threading.Thread(target=switch_off, args=(instance,), daemon=True)
+        driver.start()
+        result = build_learning_job(ECCI).execute_in_process(
+            run_config={"ops": {"ecci_incremental_learner": {"config": _op_config(run_settings)}}},
+            resources={
+                "kafka": KafkaResource(bootstrap_servers=ends.bootstrap_servers),
+                "redis": RedisResource(url=ends.redis_url),
+                "mlflow": MlflowResource(tracking_uri=ends.mlflow_tracking_uri),
+            },
+            instance=instance,
+            tags={"coelho/kind": "incremental", LEASE_TAG: f"{time.time() + 600:.0f}"},
+        )
+        driver.join(timeout=30)
+    assert result.success
+    assert seen["status"]["state"] == "LIVE" and seen["heartbeat"]
+    assert seen["materialized"] is not None and seen["materialized"].run_id == result.run_id
+    status = live_store.read_status(client, "ecci", run_settings.redis_namespace)
+    assert status["state"] == "FINISHED" and status["stop_reason"] == "stopped"
+    last = result.asset_materializations_for_node("ecci_incremental_learner")[-1]
+    assert last.metadata["events_learned"].value == 400

@@ -1,8 +1,10 @@
-"""Dagster: materializing the ingestion assets, their checks, the sensor and maintenance."""
+"""Dagster: materializing the ingestion assets (bounded), their checks and maintenance.
+
+The switch `<uc>_ingestion_sensor` and continuous runs: test_keeper.py, test_continuous.py.
+"""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -11,21 +13,12 @@ from deltalake import DeltaTable
 from fake_events import fake_events
 from ingest_helpers import private_spec, produce_events, produce_values
 
-from coelho_pipelines.ingestion.assets import (
-    IngestionConfig,
-    build_ingestion_asset,
-    ingestion_op_name,
-    ingestion_tags,
-)
+from coelho_pipelines.ingestion.assets import build_ingestion_asset
 from coelho_pipelines.ingestion.checks import CHECK_NAMES, build_raw_event_checks
-from coelho_pipelines.ingestion.consume import OffsetRange
-from coelho_pipelines.ingestion.defs import build_ingestion_defs
 from coelho_pipelines.ingestion.maintenance import build_maintenance_defs, maintain_table
 from coelho_pipelines.ingestion.pipeline import ingest
-from coelho_pipelines.ingestion.sensor import decide
 from coelho_pipelines.ingestion.tables import file_stats
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
-from coelho_pipelines.use_cases import get_spec
 
 pytestmark = pytest.mark.services
 
@@ -91,92 +84,6 @@ def test_checks_catch_duplicates_and_out_of_range_values(
     assert results["required_fields_not_null"].passed
     assert results["schema_matches_spec"].passed
     assert not results["freshness"].passed  # fake events are from 2025
-
-
-def _evaluate(sensor: dg.SensorDefinition, instance, cursor, kafka, lakehouse):  # noqa: ANN001, ANN202
-    context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"kafka": kafka, "lakehouse": lakehouse}
-    )
-    return sensor(context), context.cursor
-
-
-def test_sensor_requests_new_ranges_only_and_waits_for_runs_in_flight(
-    kafka: KafkaResource, lakehouse: LakehouseResource
-) -> None:
-    spec = private_spec("ecci", kafka.bootstrap_servers)
-    defs = dg.Definitions.merge(
-        build_ingestion_defs(spec),
-        dg.Definitions(resources={"kafka": kafka, "lakehouse": lakehouse}),
-    )
-    sensor = defs.resolve_sensor_def(f"{spec.key}_ingestion_sensor")
-    instance = dg.DagsterInstance.ephemeral()
-
-    skip, cursor = _evaluate(sensor, instance, None, kafka, lakehouse)
-    assert isinstance(skip, dg.SkipReason) and "up to date" in skip.skip_message
-
-    produce_events(kafka.bootstrap_servers, spec, fake_events(spec, 300, seed=4))
-    request, cursor = _evaluate(sensor, instance, cursor, kafka, lakehouse)
-    assert isinstance(request, dg.RunRequest)
-    ranges = request.run_config["ops"][ingestion_op_name(spec)]["config"]["ranges"]
-    assert sum(r["end"] - r["start"] for r in ranges) == 300
-    assert all(set(r) == {"partition", "start", "end"} for r in ranges)  # offsets, no payloads
-    assert request.tags["coelho/kind"] == "ingestion"
-    first_key = request.run_key
-
-    # a run of this use case is in flight: the sensor waits
-    run = instance.add_run(
-        dg.DagsterRun(
-            job_name=f"{spec.key}_ingestion",
-            status=dg.DagsterRunStatus.STARTED,
-            tags=ingestion_tags(spec),
-        )  # fmt: skip
-    )
-    skip, _ = _evaluate(sensor, instance, cursor, kafka, lakehouse)
-    assert isinstance(skip, dg.SkipReason) and run.run_id in skip.skip_message
-    instance.report_run_failed(run)
-
-    # the run committed the requested ranges: nothing new, no request
-    config = IngestionConfig(**request.run_config["ops"][ingestion_op_name(spec)]["config"])
-    ingest(spec, kafka, lakehouse, ranges=[OffsetRange(r.partition, r.start, r.end)
-                                           for r in config.ranges])  # fmt: skip
-    skip, cursor = _evaluate(sensor, instance, cursor, kafka, lakehouse)
-    assert isinstance(skip, dg.SkipReason)
-
-    produce_events(kafka.bootstrap_servers, spec, fake_events(spec, 30, seed=5))
-    request, cursor = _evaluate(sensor, instance, cursor, kafka, lakehouse)
-    assert isinstance(request, dg.RunRequest) and request.run_key != first_key
-    ranges = request.run_config["ops"][ingestion_op_name(spec)]["config"]["ranges"]
-    assert sum(r["end"] - r["start"] for r in ranges) == 30
-
-    # that run failed without committing: the same range is requested again under a new key
-    retry, _ = _evaluate(sensor, instance, cursor, kafka, lakehouse)
-    assert isinstance(retry, dg.RunRequest)
-    assert retry.run_key == f"{request.run_key}:retry1"
-
-
-def test_run_keys_never_collide_for_distinct_ranges() -> None:
-    spec = get_spec("tfd")
-    keys = set()
-    committed: dict[int, int | None] = {0: None, 1: None, 2: None}
-    ends = {0: 0, 1: 0, 2: 0}
-    cursor = None
-    for step in range(60):
-        ends = {p: e + (step * 7 + p) % 5 for p, e in ends.items()}
-        decision = decide(spec, ends, committed, cursor, None)
-        if decision.key is None:
-            continue
-        assert decision.key not in keys
-        keys.add(decision.key)
-        cursor = decision.cursor
-        if step % 3:  # two runs in three commit their range, one fails
-            committed = {r.partition: r.end for r in decision.ranges} | {
-                p: v
-                for p, v in committed.items()
-                if p not in {r.partition for r in decision.ranges}
-            }
-    assert len(keys) > 30
-    busy = decide(spec, {0: 10**6}, {0: 0}, cursor, "run-123")
-    assert busy.key is None and "run-123" in busy.skip_reason
 
 
 def test_maintenance_compacts_and_keeps_rows(
@@ -245,12 +152,3 @@ def _write_features_twice(spec, lakehouse: LakehouseResource, raw_uri: str) -> s
     for _ in range(2):
         feature_sql.write_features(spec, features_uri, table, start, end)
     return features_uri
-
-
-def test_sensor_ranges_json_roundtrip() -> None:
-    decision = decide(get_spec("eta"), {0: 5, 1: 0, 2: 9}, {0: 2, 1: None, 2: None}, None, None)
-    assert [r.as_config() for r in decision.ranges] == [
-        {"partition": 0, "start": 2, "end": 5},
-        {"partition": 2, "start": 0, "end": 9},
-    ]
-    assert json.loads(decision.cursor)["attempt"] == 0
