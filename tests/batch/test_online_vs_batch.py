@@ -12,6 +12,7 @@ import itertools
 import json
 import sys
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import dagster as dg
 import pytest
 from deltalake import write_deltalake
+from fastapi.testclient import TestClient
 
 from coelho_pipelines.batch import comparison as cmp
 from coelho_pipelines.batch import evaluation, registry
@@ -27,6 +29,7 @@ from coelho_pipelines.incremental.snapshot import load_latest_snapshot
 from coelho_pipelines.ingestion.tables import PARTITION_COLUMN, ensure_table, raw_schema
 from coelho_pipelines.ingestion.tables import events_to_arrow as raw_rows
 from coelho_pipelines.resources import LakehouseResource, MlflowResource
+from coelho_serving import app as app_module
 
 from .conftest import isolated_spec
 
@@ -37,27 +40,8 @@ pytestmark = pytest.mark.services
 LEARNED = 600  # events both models learn from
 NEWER = 300  # events after them: the comparison window
 START = "2026-01-01T06:00:00+00:00"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GENERATOR_OPTIONS: dict[str, dict[str, Any]] = {"tfd": {"fraud_rate": 0.1}}
-
-
-def register(monkeypatch: pytest.MonkeyPatch, spec: Any) -> None:
-    """Make `spec` one of the use cases for this test (pickled live models find their spec
-    by key, and the API serves every use case)."""
-    from coelho_pipelines import use_cases
-
-    specs = (*use_cases.all_specs(), spec)
-    monkeypatch.setattr(use_cases, "all_specs", lambda: specs)
-
-
-def _stream_spec(key: str, bootstrap_servers: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """An isolated, registered spec with a Kafka topic of its own."""
-    from coelho_pipelines.platform.kafka import ensure_topics
-
-    spec = isolated_spec(key)
-    spec = dataclasses.replace(spec, topic=f"{spec.topic}_{uuid.uuid4().hex[:8]}")
-    ensure_topics(bootstrap_servers, [spec.topic])
-    register(monkeypatch, spec)
-    return spec
 
 
 def _events(key: str, spec: Any, n: int) -> list[dict[str, Any]]:
@@ -85,44 +69,106 @@ def _produce(bootstrap_servers: str, spec: Any, events: list[dict]) -> None:
     assert producer.flush(60) == 0
 
 
-def _materialize(spec: Any, stack: Any, instance: Any, max_rows: int = 5000) -> Any:
+def _materialize(spec: Any, lakehouse: str, mlflow_uri: str, instance: Any) -> Any:
     asset = build_online_vs_batch_asset(spec)
     return dg.materialize(
         [asset],
         resources={
-            "lakehouse": LakehouseResource(uri=stack.lakehouse),
-            "mlflow": MlflowResource(tracking_uri=stack.mlflow_uri),
+            "lakehouse": LakehouseResource(uri=lakehouse),
+            "mlflow": MlflowResource(tracking_uri=mlflow_uri),
         },
         instance=instance,
-        run_config={"ops": {asset.op.name: {"config": {"max_rows": max_rows, "min_rows": 20}}}},
+        run_config={"ops": {asset.op.name: {"config": {"max_rows": 5000, "min_rows": 20}}}},
     )
+
+
+class Registered:
+    """Extra use cases for this module (pickled live models find their spec by key, and the
+    API serves every use case)."""
+
+    def __init__(self) -> None:
+        from coelho_pipelines import use_cases
+
+        self.specs = list(use_cases.all_specs())
+        self.patch = pytest.MonkeyPatch()
+        for module in (use_cases, app_module):
+            self.patch.setattr(module, "all_specs", lambda: tuple(self.specs))
+        self.patch.setenv("COELHO_MODEL_SIGNING_KEY", "online-vs-batch-tests")
+
+    def add(self, spec: Any) -> Any:
+        self.specs.append(spec)
+        return spec
+
+
+@pytest.fixture(scope="module")
+def registered() -> Iterator[Registered]:
+    registry_ = Registered()
+    yield registry_
+    registry_.patch.undo()
+
+
+@dataclasses.dataclass
+class Compared:
+    """One use case through the real pipeline, then `<uc>/online_vs_batch` materialized."""
+
+    spec: Any
+    stack: Any
+    newer: list[dict[str, Any]]
+    metadata: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def pipelines(
+    registered: Registered, kafka_service: Any, redis_service: Any, mlflow_service: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[str], Compared]:  # fmt: skip
+    """`get(key)`: the use case's stream learned by both models, then newer events ingested
+    and compared (built once per key): Kafka -> Delta -> batch champion (from the Delta table)
+    and a real learner snapshot of the first `LEARNED` events; then `NEWER` events."""
+    from serving_pipeline import ingest_all, learn, train_batch
+
+    from coelho_pipelines.platform.kafka import ensure_topics
+
+    built: dict[str, Compared] = {}
+
+    def get(key: str) -> Compared:
+        if key in built:
+            return built[key]
+        redis_service.start()
+        spec = isolated_spec(key)
+        spec = registered.add(
+            dataclasses.replace(spec, topic=f"{spec.topic}_{uuid.uuid4().hex[:8]}")
+        )
+        ensure_topics(kafka_service.bootstrap_servers, [spec.topic])
+        lakehouse = tmp_path_factory.mktemp(f"compare-{key}") / "lakehouse"
+        stack = _stack(kafka_service, redis_service, mlflow_service, lakehouse)
+        events = _events(key, spec, LEARNED + NEWER)
+        learned, newer = events[:LEARNED], events[LEARNED:]
+        _produce(kafka_service.bootstrap_servers, spec, learned)
+        ingest_all(stack, spec, LEARNED)
+        train_batch(stack, spec, visualizations=False)
+        learn(stack, spec, LEARNED)
+        _produce(kafka_service.bootstrap_servers, spec, newer)
+        ingest_all(stack, spec, NEWER)
+        with dg.instance_for_test() as instance:
+            result = _materialize(spec, stack.lakehouse, stack.mlflow_uri, instance)
+        assert result.success
+        [materialization] = result.get_asset_materialization_events()
+        metadata = {k: v.value for k, v in materialization.materialization.metadata.items()}
+        built[key] = Compared(spec, stack, newer, metadata)
+        return built[key]
+
+    return get
 
 
 @pytest.mark.parametrize("key", ["tfd", "eta", "ecci"])
 def test_both_models_are_scored_on_the_same_unseen_rows(
-    key: str, kafka_service: Any, redis_service: Any, mlflow_service: Any, tmp_path: Path,
-    instance: Any, monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    from serving_pipeline import ingest_all, learn, train_batch
-
-    monkeypatch.setenv("COELHO_MODEL_SIGNING_KEY", "online-vs-batch-tests")
-    redis_service.start()
-    spec = _stream_spec(key, kafka_service.bootstrap_servers, monkeypatch)
-    stack = _stack(kafka_service, redis_service, mlflow_service, tmp_path / "lakehouse")
-    events = _events(key, spec, LEARNED + NEWER)
-    learned, newer = events[:LEARNED], events[LEARNED:]
-
-    _produce(kafka_service.bootstrap_servers, spec, learned)
-    ingest_all(stack, spec, LEARNED)
-    train_batch(stack, spec, visualizations=False)
-    learn(stack, spec, LEARNED)
-    _produce(kafka_service.bootstrap_servers, spec, newer)
-    ingest_all(stack, spec, NEWER)
-
-    result = _materialize(spec, stack, instance)
-    assert result.success
-    [materialization] = result.get_asset_materialization_events()
-    metadata = {k: v.value for k, v in materialization.materialization.metadata.items()}
+    key: str, pipelines: Callable[[str], Compared]
+) -> None:
+    compared = pipelines(key)
+    spec, stack, newer, metadata = (
+        compared.spec, compared.stack, compared.newer, compared.metadata
+    )  # fmt: skip
     assert metadata["window_rows"] == NEWER
     assert metadata["eligible_rows"] == NEWER
 
@@ -171,13 +217,58 @@ def test_both_models_are_scored_on_the_same_unseen_rows(
     assert row["primary"] and row["live"] == pytest.approx(metadata.get(f"live_{primary}"))
 
 
+def _client(monkeypatch: pytest.MonkeyPatch, mlflow_uri: str, lakehouse: str) -> TestClient:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    monkeypatch.setenv("COELHO_LAKEHOUSE_URI", lakehouse)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.delenv("COELHO_API_KEY", raising=False)
+    return TestClient(app_module.create_app())
+
+
+def test_the_api_serves_the_latest_comparison(
+    pipelines: Callable[[str], Compared], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compared = pipelines("tfd")
+    spec, metadata = compared.spec, compared.metadata
+    with _client(monkeypatch, compared.stack.mlflow_uri, compared.stack.lakehouse) as client:
+        response = client.get(f"/api/v1/batch/{spec.key}/comparison")
+        plot = client.get(f"/api/v1/batch/{spec.key}/comparison/plot")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["run_id"] == metadata["run_id"]
+    assert body["use_case"] == spec.key
+    assert body["window"]["rows"] == NEWER
+    assert body["primary_metric"] == {"name": "fbeta", "direction": "max"}
+    [primary] = [row for row in body["metrics"] if row["primary"]]
+    assert primary["metric"] == "fbeta"
+    assert primary["live"] == pytest.approx(metadata["live_fbeta"])
+    assert primary["batch"] == pytest.approx(metadata["batch_fbeta"])
+    assert body["leader"] == metadata["leader"] == primary["better"]
+    assert plot.status_code == 200
+    assert plot.headers["content-type"] == "image/png"
+    assert plot.content.startswith(PNG_MAGIC)
+
+
+def test_the_api_says_when_there_is_no_comparison(
+    registered: Registered, mlflow_service: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spec = registered.add(isolated_spec("ecci"))
+    with _client(monkeypatch, mlflow_service.tracking_uri, str(tmp_path)) as client:
+        response = client.get(f"/api/v1/batch/{spec.key}/comparison")
+        plot = client.get(f"/api/v1/batch/{spec.key}/comparison/plot")
+    assert response.status_code == 404
+    detail = response.json()["detail"]
+    assert f"no online-vs-batch comparison for {spec.key} yet" in detail
+    assert f"{spec.key}/online_vs_batch" in detail
+    assert plot.status_code == 404 and plot.json()["detail"] == detail
+
+
 def test_no_model_yet_skips_with_the_reason(
     mlflow_service: Any, tmp_path: Path, instance: Any
 ) -> None:
     spec = isolated_spec("eta")
-    stack = _stack(None, type("R", (), {"url": ""}), mlflow_service, tmp_path / "lakehouse")
     asset = build_online_vs_batch_asset(spec)
-    result = _materialize(spec, stack, instance)
+    result = _materialize(spec, str(tmp_path / "lakehouse"), mlflow_service.tracking_uri, instance)
     assert result.success
     assert result.get_asset_materialization_events() == []
     observations = [
