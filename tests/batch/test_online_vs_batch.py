@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -331,3 +332,34 @@ def test_window_events_are_the_ingested_events(tmp_path: Path) -> None:
     assert [spec.extract_features(e) for e in window.events] == [
         spec.extract_features(e) for e in events
     ]
+
+
+def test_the_leader_follows_the_primary_metric_direction() -> None:
+    """Pure logic: mae is lower-better, fbeta higher-better; undefined values name no leader."""
+    eta, tfd = isolated_spec("eta"), isolated_spec("tfd")
+    assert cmp.leader(eta, 300.0, 250.0) == "batch"
+    assert cmp.leader(tfd, 0.7, 0.6) == "live"
+    assert cmp.leader(tfd, 0.5, 0.5) == "tie"
+    assert cmp.leader(tfd, None, 0.5) is None
+    rows = cmp.metric_rows(eta, {"live": {"mae": 300.0, "r2": float("nan")},
+                                 "batch": {"mae": 250.0, "r2": 0.9}})  # fmt: skip
+    assert [r["metric"] for r in rows][:2] == ["mae", "rmse"]
+    assert rows[0] == {"metric": "mae", "live": 300.0, "batch": 250.0, "primary": True,
+                       "better": "batch"}  # fmt: skip
+    r2 = next(r for r in rows if r["metric"] == "r2")
+    assert r2["live"] is None and r2["batch"] == 0.9
+
+
+def test_clusterings_are_scored_on_one_model_free_encoding() -> None:
+    """Pure logic: the same events give the same matrix whatever the models; a clustering that
+    follows a feature scores a higher silhouette than one that ignores it."""
+    spec = isolated_spec("ecci")
+    events = list(itertools.islice(spec.generator(seed=4, start=START), 400))
+    matrix = cmp.feature_matrix(spec, events)
+    assert matrix.shape[0] == len(events)
+    assert abs(matrix[:, : len(spec.numeric_features)].mean()) < 1e-9  # z-scored numerics
+    devices = {"Mobile": 0, "Desktop": 1, "Tablet": 2}
+    by_device = [devices[e["device_info"]["device_type"]] for e in events]
+    arbitrary = [i % 3 for i in range(len(events))]
+    assert cmp.silhouette(matrix, by_device) > cmp.silhouette(matrix, arbitrary)
+    assert math.isnan(cmp.silhouette(matrix, [0] * len(events)))  # one cluster: undefined
