@@ -93,13 +93,11 @@ class BatchSide:
 
 
 def load_live(tracking_uri: str, spec: UseCaseSpec) -> LiveSide:
-    """The latest snapshot with its exact Kafka offsets (NotComparable if there is none)."""
-    from coelho_pipelines.incremental.snapshot import SnapshotError, SnapshotStore
+    """The latest snapshot with its exact Kafka offsets (NotComparable if there is none; an
+    unreadable one raises `SnapshotError`: that is a fault, not a reason to skip)."""
+    from coelho_pipelines.incremental.snapshot import SnapshotStore
 
-    try:
-        loaded = SnapshotStore(tracking_uri, spec).load_latest(bundle_only=False)
-    except SnapshotError as error:
-        raise NotComparable(f"the live model's snapshot is unreadable: {error}") from error
+    loaded = SnapshotStore(tracking_uri, spec).load_latest(bundle_only=False)
     if loaded is None:
         raise NotComparable(
             f"no live model snapshot for {spec.key} yet: run {spec.key}_incremental_learning"

@@ -9,7 +9,8 @@ into an MLflow run of the use case's experiment tagged `coelho.paradigm=comparis
 API serves at `GET /api/v1/batch/<uc>/comparison`.
 
 No live snapshot, no champion, or too few unseen rows is not a failure: the run succeeds
-without materializing and says why (log and an asset observation `skipped`).
+without materializing and says why (log and an asset observation `skipped`); an unreadable
+snapshot fails the run.
 
 Freshness: its own automation condition (every 30 minutes once its upstreams exist), evaluated
 by its own sensor `<uc>_online_vs_batch_automation` (on by default), so it never depends on
@@ -121,6 +122,7 @@ def build_online_vs_batch_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
         mlflow: MlflowResource,
     ):  # noqa: ANN202 - a generator: no output when there is nothing to compare
         from coelho_pipelines.batch import comparison as cmp
+        from coelho_pipelines.incremental.snapshot import SnapshotError
 
         try:
             result = cmp.compare(
@@ -131,6 +133,9 @@ def build_online_vs_batch_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
             context.log.warning(f"{key.to_user_string()} skipped: {reason}")
             context.log_event(dg.AssetObservation(asset_key=key, metadata={"skipped": str(reason)}))
             return
+        except SnapshotError as error:
+            message = f"the live model's snapshot is unreadable: {error}"
+            raise dg.Failure(description=message) from error
         png = cmp.render_plot(result)
         run_id = cmp.log_comparison(mlflow.tracking_uri, result, png, context.run.run_id)
         experiment_id = mlflow.experiment_id(spec.experiment)
@@ -145,8 +150,8 @@ def build_online_vs_batch_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
 
 
 def build_online_vs_batch_defs(spec: UseCaseSpec) -> dg.Definitions:
-    """The asset and the sensor that keeps it fresh (on by default: it is cheap and read-only,
-    and it waits for its upstreams to exist)."""
+    """The asset and the sensor that keeps it fresh (on by default: a run is cheap, writes only
+    its own MLflow run, and is requested only once its upstreams exist)."""
     asset = build_online_vs_batch_asset(spec)
     with warnings.catch_warnings():  # Dagster passes its beta `owners` parameter itself
         warnings.simplefilter("ignore", dg.BetaWarning)

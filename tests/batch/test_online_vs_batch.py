@@ -363,3 +363,43 @@ def test_clusterings_are_scored_on_one_model_free_encoding() -> None:
     arbitrary = [i % 3 for i in range(len(events))]
     assert cmp.silhouette(matrix, by_device) > cmp.silhouette(matrix, arbitrary)
     assert math.isnan(cmp.silhouette(matrix, [0] * len(events)))  # one cluster: undefined
+
+
+def test_it_refreshes_every_half_hour_once_its_upstreams_exist() -> None:
+    """Its own automation condition, evaluated as the sensor does (no run is launched)."""
+    from datetime import timedelta
+
+    from coelho_pipelines.batch.online_vs_batch import build_online_vs_batch_defs, sensor_name
+
+    spec = isolated_spec("tfd")
+    part = build_online_vs_batch_defs(spec)
+    [asset] = part.assets
+    [sensor] = part.sensors
+    assert sensor.name == sensor_name(spec)
+    defs = dg.Definitions(
+        assets=[asset],
+        sensors=[sensor],
+        resources={"lakehouse": LakehouseResource(uri="unused"),
+                   "mlflow": MlflowResource(tracking_uri="http://127.0.0.1:9")},
+    )  # fmt: skip
+    first = datetime(2026, 1, 1, 10, 5, tzinfo=UTC)
+    with dg.instance_for_test() as instance:
+        cursor = None
+
+        def requested(minutes: int) -> bool:
+            nonlocal cursor
+            result = dg.evaluate_automation_conditions(
+                defs=defs, instance=instance, cursor=cursor,
+                evaluation_time=first + timedelta(minutes=minutes),
+            )  # fmt: skip
+            cursor = result.cursor
+            return result.total_requested > 0
+
+        assert not any(requested(m) for m in range(0, 45, 5))  # upstreams missing
+        for key in asset.dependency_keys:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        times = [m for m in range(45, 225, 5) if requested(m)]
+    clock = [(first + timedelta(minutes=m)).strftime("%H:%M") for m in times]
+    # The 10:30 tick passed while upstreams were missing: it runs as soon as they exist, then
+    # at every tick.
+    assert clock == ["10:50", "11:00", "11:30", "12:00", "12:30", "13:00", "13:30"]
