@@ -201,9 +201,10 @@ def select_window(
     eligible = table.column("_eligible")[0].as_py() if table.num_rows else 0
     names = [f.name for f in spec.fields]
     events = [_json_ready(row) for row in reversed(table.select(names).to_pylist())]
-    times = [event[spec.time_field] for event in events]
-    return Window(events, int(eligible), int(raw_rows), min(times, default=None),
-                  max(times, default=None))  # fmt: skip
+    first, last = (
+        (events[0][spec.time_field], events[-1][spec.time_field]) if events else (None, None)
+    )
+    return Window(events, int(eligible), int(raw_rows), first, last)
 
 
 def _json_ready(value: Any) -> Any:
