@@ -217,9 +217,33 @@ def batch_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
         png = await services.batch.visualization(spec, run_id, tab, name)
         return Response(png, media_type="image/png")
 
+    _comparison_routes(router, spec)
     if spec.task == "clustering":
         _cluster_routes(router, spec, lambda s: s.batch)
     return router
+
+
+def _comparison_routes(router: APIRouter, spec: UseCaseSpec) -> None:
+    """`/comparison` and `/comparison/plot`: the latest `<uc>/online_vs_batch` result."""
+    uc = spec.key
+
+    @router.get(
+        "/comparison",
+        summary=f"{uc}: live model vs batch champion on the same unseen rows (latest)",
+        response_model=schemas.Comparison,
+        responses=_errors(404),
+    )
+    async def comparison(services: ServicesDep) -> dict[str, Any]:
+        return await services.batch.comparison(spec)
+
+    @router.get(
+        "/comparison/plot",
+        summary=f"{uc}: the latest comparison's plot (PNG)",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}, "description": "The PNG"}, **_errors(404)},
+    )
+    async def comparison_plot(services: ServicesDep) -> Response:
+        return Response(await services.batch.comparison_plot(spec), media_type="image/png")
 
 
 def sql_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:

@@ -184,3 +184,71 @@ class SqlSchema(BaseModel):
     columns: list[str]
     types: list[str]
     row_count: int
+
+
+# --- online vs batch (`GET /batch/<uc>/comparison`) -------------------------------------------
+
+Leader = Literal["live", "batch", "tie"]
+
+
+class ComparisonMetric(BaseModel):
+    metric: str = Field(description="a batch metric name (scikit-learn's)")
+    live: float | None = Field(description="the live model's value (null when undefined)")
+    batch: float | None = Field(description="the champion's value (null when undefined)")
+    primary: bool = Field(description="the use case's primary batch metric")
+    better: Leader | None = Field(None, description="primary metric only: which model wins")
+
+
+class ComparisonWindow(BaseModel):
+    rows: int = Field(description="rows both models were scored on")
+    eligible_rows: int = Field(description="raw rows new to both models (before the row cap)")
+    raw_rows: int = Field(description="rows in the raw table")
+    first_event_time: str | None
+    last_event_time: str | None
+    rule: str = Field(description="how the rows were chosen (no model learned from them)")
+
+
+class ComparisonLive(BaseModel):
+    model: str
+    source: Literal["snapshot"]
+    mlflow_run_id: str
+    events_learned: int
+    model_version: int
+    snapshot_written_at: str
+    offsets: dict[str, int] = Field(description="next Kafka offset per partition it had learned")
+
+
+class ComparisonBatch(BaseModel):
+    model: str
+    source: Literal["champion"]
+    version: str = Field(description="registry version of the champion")
+    mlflow_run_id: str
+    trained_through: str = Field(description="last event time of its training set")
+
+
+class PrimaryMetric(BaseModel):
+    name: str
+    direction: Literal["max", "min"]
+
+
+class Comparison(BaseModel):
+    """The latest online-vs-batch comparison of a use case (an MLflow run)."""
+
+    use_case: str
+    task: str
+    run_id: str = Field(description="the comparison's MLflow run")
+    compared_at: str
+    primary_metric: PrimaryMetric
+    leader: Leader | None = Field(description="better by the primary metric (null: undefined)")
+    window: ComparisonWindow
+    live: ComparisonLive
+    batch: ComparisonBatch
+    metrics: list[ComparisonMetric] = Field(description="primary metric first, then main ones")
+    all_metrics: dict[str, dict[str, float | None]] = Field(
+        description="every batch metric per model ('live', 'batch')"
+    )
+    agreement: dict[str, float | None] = Field(
+        description="how much the two agree: adjusted_rand_index (clustering), "
+        "decision_agreement (classification)"
+    )
+    plot_artifact: str = Field(description="the plot's artifact path in the run")

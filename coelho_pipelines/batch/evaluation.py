@@ -40,13 +40,17 @@ def smape(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
     return float(ratio.mean() * 100)
 
 
-def classification_metrics(y_true: Any, probability: Any, threshold: float = 0.5) -> dict:
-    """Every tfd batch metric from true labels (0/1) and positive-class probabilities."""
+def classification_metrics(
+    y_true: Any, probability: Any, threshold: float = 0.5, y_pred: Any = None
+) -> dict:
+    """Every tfd batch metric from true labels (0/1) and positive-class probabilities; the
+    decisions are `probability >= threshold` unless given (`y_pred`, e.g. a served model's)."""
     from sklearn import metrics as m
 
     y_true = np.asarray(y_true, dtype=int)
     proba = np.clip(np.asarray(probability, dtype=float), 1e-15, 1 - 1e-15)
-    y_pred = (proba >= threshold).astype(int)
+    decided = proba >= threshold if y_pred is None else y_pred
+    y_pred = np.asarray(decided, dtype=int)
     both = len(np.unique(y_true)) > 1
     labels = [0, 1]
     values = {

@@ -205,6 +205,10 @@ class BatchService:
         return {"use_case": spec.key, "run_id": run_id, "visualizations": plots}
 
     def _download_png(self, run_id: str, tab: str, name: str) -> bytes | None:
+        return self._download(run_id, f"visualizations/{tab}/{name}.png")
+
+    def _download(self, run_id: str, path: str) -> bytes | None:
+        """An artifact's bytes, or None when the run has no such artifact."""
         import tempfile
         from pathlib import Path
 
@@ -214,7 +218,7 @@ class BatchService:
         client = MlflowClient(tracking_uri=self.services.tracking_uri)
         with tempfile.TemporaryDirectory(prefix="coelho-plot-") as tmp:
             try:
-                local = client.download_artifacts(run_id, f"visualizations/{tab}/{name}.png", tmp)
+                local = client.download_artifacts(run_id, path, tmp)
             except (MlflowException, OSError) as error:
                 if mlflow_unavailable(error):
                     raise
@@ -235,6 +239,39 @@ class BatchService:
             png = await self.services.mlflow_call(self._download_png, run_id, tab, name)
             if png is None:
                 raise HTTPException(404, f"no visualization {tab}/{name} in run {run_id!r}")
+            if len(self._pngs) >= 64:
+                self._pngs.pop(next(iter(self._pngs)))
+            self._pngs[key] = png
+        return self._pngs[key]
+
+    async def comparison(self, spec: UseCaseSpec) -> dict[str, Any]:
+        """The latest `<uc>/online_vs_batch` result from MLflow (404 naming why there is none)."""
+        from coelho_pipelines.batch import comparison
+
+        found = await self.services.mlflow_call(
+            comparison.latest_comparison, self.services.tracking_uri, spec
+        )
+        if found is None:
+            raise HTTPException(
+                404,
+                f"no online-vs-batch comparison for {spec.key} yet: materialize "
+                f"{spec.key}/online_vs_batch (it needs a live model snapshot, a champion and "
+                "raw rows new to both; a run without them is skipped and says why)",
+            )
+        return found
+
+    async def comparison_plot(self, spec: UseCaseSpec) -> bytes:
+        """The PNG of the latest comparison."""
+        from coelho_pipelines.batch import comparison
+
+        found = await self.comparison(spec)
+        key = (found["run_id"], "comparison", comparison.PLOT_ARTIFACT)
+        if key not in self._pngs:
+            png = await self.services.mlflow_call(
+                self._download, found["run_id"], comparison.PLOT_ARTIFACT
+            )
+            if png is None:
+                raise HTTPException(404, f"comparison run {found['run_id']!r} has no plot")
             if len(self._pngs) >= 64:
                 self._pngs.pop(next(iter(self._pngs)))
             self._pngs[key] = png

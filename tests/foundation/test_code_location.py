@@ -20,6 +20,7 @@ SNAPSHOT = Path(__file__).with_name("code_location_snapshot.json")
 PUBLIC_ASSETS = (
     "events_topic", "raw_events", "dead_letters", "features", "training_set", "batch_model",
     "batch_evaluation", "batch_visualizations", "champion_model", "incremental_model",
+    "online_vs_batch",
 )  # fmt: skip
 
 
@@ -56,7 +57,8 @@ def test_every_public_name_of_every_use_case_is_defined(repository) -> None:
             assert f"{uc}/{asset}" in asset_keys
         for job in ("ingestion", "batch_training", "incremental_learning"):
             assert f"{uc}_{job}" in names["jobs"]
-        for sensor in ("ingestion_sensor", "incremental_learning", "drift_retraining"):
+        for sensor in ("ingestion_sensor", "incremental_learning", "drift_retraining",
+                       "online_vs_batch_automation"):  # fmt: skip
             assert f"{uc}_{sensor}" in names["sensors"]
         assert f"{uc}_daily_retraining" in names["schedules"]
     assert "lakehouse_maintenance" in names["jobs"]
