@@ -17,15 +17,18 @@ the switch is turned off nothing renews the lease, so the run ends itself within
 from __future__ import annotations
 
 import contextlib
+import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 
+T = TypeVar("T")
+_DONE = object()
 LEASE_TAG = "coelho/lease_until"
 HEARTBEAT_TAG = "coelho/heartbeat"
 KEEPER_TAG = "coelho/keeper"
@@ -333,3 +336,47 @@ class RunControl:
         self._signals.__exit__(*exc)
         if self._heartbeat is not None:
             self._heartbeat.stop()
+
+
+def stream_from_worker(
+    work: Callable[[Callable[[Any], None]], T], control: RunControl, name: str = "coelho-work"
+) -> Generator[Any, None, T]:
+    """Run `work(emit)` on a worker thread and yield what it emits, as it comes, from the calling
+    (main) thread; return what `work` returns, or raise what it raised.
+
+    For a Dagster generator op: Dagster emits an op's events only when it yields, and while the
+    op yields Dagster's own SIGINT/SIGTERM handler is in place and raises an interrupt in the
+    main thread. Here that interrupt lands in this waiting loop: it sets `control.signalled`, the
+    worker (polling `control.should_stop`) finishes gracefully, and its last events still come.
+    """
+    events: queue.Queue[Any] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work(events.put)
+        except BaseException as error:  # re-raised in the calling thread
+            outcome["error"] = error
+        finally:
+            events.put(_DONE)
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                item = events.get(timeout=1.0)
+                if item is _DONE:
+                    break
+                yield item
+            except queue.Empty:
+                continue
+            except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
+                control.signalled.set()
+    finally:
+        if worker.is_alive():  # torn down from outside: stop the work, let it finish
+            control.signalled.set()
+        worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

@@ -1,4 +1,5 @@
-"""`coelho ingest`: one ingestion pass from Kafka into Delta (the code path of `<uc>_ingestion`)."""
+"""`coelho ingest`: one ingestion pass from Kafka into Delta (the code path of `<uc>_ingestion`),
+or with `--continuous` the long-lived ingestion `<uc>_ingestion_sensor` keeps running."""
 
 from __future__ import annotations
 
@@ -44,6 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="read this Kafka topic instead of the use case's own, into tables named after it "
         "(replays and tests; one use case only)",
     )
+    parser.add_argument(
+        "--continuous",
+        action="store_true",
+        help="keep consuming and commit every --commit-interval seconds until SIGINT/SIGTERM "
+        "(what <uc>_ingestion_sensor keeps running in Dagster; one use case only)",
+    )
+    parser.add_argument(
+        "--commit-interval",
+        type=float,
+        default=2.0,
+        help="with --continuous: seconds between commits at most (default 2)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     parser.set_defaults(func=run)
 
@@ -74,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"  {message}", file=sys.stderr, flush=True)
 
+    if args.continuous:
+        if len(specs) != 1:
+            raise CommandError("--continuous needs one --use-case, not all")
+        return _continuous(specs[0], kafka, lakehouse, args, log)
     for spec in specs:
         try:
             result = ingest(
@@ -93,6 +110,37 @@ def run(args: argparse.Namespace) -> int:
         print(f"  committed offsets: {offsets or 'none'}; lag {sum(result.lag.values())}")
         if result.reasons:
             print(f"  dead-letter reasons: {result.reasons}")
+    return 0
+
+
+def _continuous(spec, kafka, lakehouse, args: argparse.Namespace, log) -> int:  # noqa: ANN001
+    import threading
+
+    from coelho_pipelines.cli import CommandError
+    from coelho_pipelines.ingestion.continuous import ContinuousIngestion, ContinuousSettings
+    from coelho_pipelines.keeper import stop_on_signals
+
+    if args.commit_interval <= 0:
+        raise CommandError("--commit-interval must be positive")
+    settings = ContinuousSettings(
+        commit_interval_seconds=args.commit_interval,
+        max_events=args.batch_size,
+        checks_interval_seconds=0,
+    )
+    ingestion = ContinuousIngestion(spec, kafka, lakehouse, settings, log=log)
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop):
+            for _report in ingestion.run(stop.is_set):
+                pass
+    except Exception as error:  # noqa: BLE001 - reported as one line
+        raise CommandError(f"{spec.key}: {_describe(error, kafka.bootstrap_servers)}") from error
+    totals = ingestion.totals
+    print(
+        f"{spec.key}: {totals.events} events and {totals.dead_letters} dead letters committed "
+        f"in {totals.commits} commits from {spec.topic} (continuous, stopped on a signal)",
+        flush=True,
+    )
     return 0
 
 

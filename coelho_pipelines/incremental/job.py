@@ -11,16 +11,14 @@ the same way, as a success.
 
 import math
 import os
-import queue
-import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
 
 from coelho_pipelines import telemetry
 from coelho_pipelines.incremental.live_store import NAMESPACE
-from coelho_pipelines.keeper import RunControl
+from coelho_pipelines.keeper import RunControl, stream_from_worker
 from coelho_pipelines.resources import KafkaResource, MlflowResource, RedisResource
 from coelho_pipelines.topics import topic_asset_key
 from coelho_pipelines.use_cases.spec import UseCaseSpec
@@ -30,7 +28,6 @@ USE_CASE_TAG = "coelho/use_case"
 LEARNER_TAG = "coelho/learner"  # one value per use case: a run-queue concurrency limit of 1
 METRICS_PORT_ENV = "COELHO_LEARNER_METRICS_PORT"
 _metrics_server: dict[str, int] = {}
-_DONE = object()
 
 
 def job_name(spec: UseCaseSpec) -> str:
@@ -120,42 +117,6 @@ def _materialization(spec: UseCaseSpec, info: Any, metrics: dict[str, float], ru
     )
 
 
-def _learn_streaming(
-    run: Any, events: queue.Queue[Any], control: RunControl
-) -> Generator[dg.AssetMaterialization, None, Any]:
-    """Learn on a worker thread while this (main) thread yields its snapshot materializations
-    as they come, so a run that lives for hours shows them in the UI as it goes (Dagster emits
-    events of a generator op when it yields). Signals still reach the main thread."""
-    outcome: dict[str, Any] = {}
-
-    def learn() -> None:
-        try:
-            outcome["summary"] = run.run()
-        except BaseException as error:  # re-raised in the op
-            outcome["error"] = error
-        finally:
-            events.put(_DONE)
-
-    worker = threading.Thread(target=learn, name="coelho-learner", daemon=True)
-    worker.start()
-    try:
-        while True:
-            try:
-                item = events.get(timeout=1.0)
-            except queue.Empty:
-                continue
-            if item is _DONE:
-                break
-            yield item
-    finally:
-        if worker.is_alive():  # the op is being torn down: stop learning, snapshot, end
-            control.signalled.set()
-        worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["summary"]
-
-
 def build_learner_op(spec: UseCaseSpec) -> dg.OpDefinition:
     @dg.op(
         name=f"{spec.key}_incremental_learner",
@@ -175,10 +136,14 @@ def build_learner_op(spec: UseCaseSpec) -> dg.OpDefinition:
         serve_learner_metrics()
         endpoints = Endpoints(kafka.bootstrap_servers, redis.url, mlflow.tracking_uri)
         control = RunControl(context.instance, context.run.run_id, log=context.log.info)
-        events: queue.Queue[Any] = queue.Queue()
+        emit: list[Callable[[Any], None]] = []
 
         def on_snapshot(info: Any, metrics: dict[str, float]) -> None:
-            events.put(_materialization(spec, info, metrics, run.mlflow_run_id or ""))
+            emit[0](_materialization(spec, info, metrics, run.mlflow_run_id or ""))
+
+        def learn(to_op: Callable[[Any], None]) -> Any:
+            emit.append(to_op)
+            return run.run()
 
         run = LearnerRun(
             spec,
@@ -190,7 +155,8 @@ def build_learner_op(spec: UseCaseSpec) -> dg.OpDefinition:
             ),
         )
         with control:
-            summary = yield from _learn_streaming(run, events, control)
+            # learning on a worker thread; snapshots reach the UI as they are taken
+            summary = yield from stream_from_worker(learn, control, "coelho-learner")
         context.log.info(
             f"{spec.key}: {summary.stop_reason}; learned {summary.events_this_run} events "
             f"({summary.events_learned} in total, {summary.bad_events} bad), "

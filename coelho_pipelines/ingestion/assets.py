@@ -7,6 +7,7 @@ keeper lease expires or the run is terminated, reporting materializations of bot
 the raw-events check results at a bounded rate, so the UI shows freshness and quality.
 """
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -192,8 +193,9 @@ def _ingest_continuously(
 ) -> Iterator[Any]:
     from coelho_pipelines.ingestion.checks import evaluate
     from coelho_pipelines.ingestion.continuous import CheckResults, ContinuousIngestion
-    from coelho_pipelines.keeper import RunControl
+    from coelho_pipelines.keeper import RunControl, stream_from_worker
 
+    _serve_metrics()
     ingestion = ContinuousIngestion(
         spec,
         kafka,
@@ -203,8 +205,15 @@ def _ingest_continuously(
         check=lambda: evaluate(spec, lakehouse),
     )
     raw_uri = lakehouse.table_uri(raw_table_name(spec))
-    with RunControl(context.instance, context.run.run_id, log=context.log.info) as control:
+    last = None
+
+    def consume(emit: Any) -> None:
         for report in ingestion.run(control.should_stop):
+            emit(report)
+
+    with RunControl(context.instance, context.run.run_id, log=context.log.info) as control:
+        # ingesting on a worker thread; this thread turns its reports into Dagster events
+        for report in stream_from_worker(consume, control, "coelho-ingest"):
             if isinstance(report, CheckResults):
                 yield from (_check_evaluation(r) for r in report.results)
             elif not report.final:
@@ -224,6 +233,18 @@ def _ingest_continuously(
     )
     if control.signalled.is_set():
         raise dg.DagsterExecutionInterruptedError("continuous ingestion terminated on request")
+
+
+def _serve_metrics() -> None:
+    """Prometheus metrics of a continuous run on COELHO_INGESTION_METRICS_PORT (the Helm chart
+    sets it on run pods); taken or unset: none."""
+    import os
+
+    from coelho_pipelines import telemetry
+
+    port = int(os.environ.get("COELHO_INGESTION_METRICS_PORT") or 0)
+    with contextlib.suppress(OSError):  # served by an earlier run in this process, or taken
+        telemetry.serve_metrics(port)
 
 
 def _progress_metadata(progress: Any, raw_uri: str) -> dict[str, Any]:

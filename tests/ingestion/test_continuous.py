@@ -211,6 +211,7 @@ def test_kill_minus_nine_of_continuous_runs_neither_loses_nor_duplicates(
     out, err = child.communicate(timeout=120)
     assert child.returncode == 0, err[-3000:]
     assert json.loads(out.strip().splitlines()[-1])["success"] is False  # interrupted: canceled
+    assert "continuous ingestion stopped (signal)" in err  # gracefully, committing what it had
     assert rows == n_events
     table = DeltaTable(lakehouse.table_uri(spec.topic))
     ids = table.to_pyarrow_table().column(spec.id_field)
@@ -224,3 +225,31 @@ def test_kill_minus_nine_of_continuous_runs_neither_loses_nor_duplicates(
     ends = kafka.end_offsets(spec.topic)
     assert sum(ends.values()) == n_events + n_poison
     assert {p: table.transaction_version(app_id(spec.topic, p)) for p in ends} == ends
+
+
+def test_coelho_ingest_continuous_runs_headless_until_sigterm(
+    kafka: KafkaResource, lakehouse: LakehouseResource
+) -> None:
+    spec = private_spec("eta", kafka.bootstrap_servers)
+    events = fake_events(spec, 300, seed=29)
+    produce_events(kafka.bootstrap_servers, spec, events[:100])
+    coelho = str(Path(sys.executable).with_name("coelho"))
+    command = [
+        coelho, "ingest", "--use-case", "eta", "--topic", spec.topic, "--continuous",
+        "--commit-interval", "0.2", "--bootstrap-servers", kafka.bootstrap_servers,
+        "--lakehouse", lakehouse.uri, "--quiet",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_rows(lakehouse, spec.topic, 100) == 100
+        produce_events(kafka.bootstrap_servers, spec, events[100:])  # arrives while it runs
+        assert _wait_rows(lakehouse, spec.topic, 300) == 300
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err[-2000:]
+    assert "300 events and 0 dead letters" in out
+    ids = DeltaTable(lakehouse.table_uri(spec.topic)).to_pyarrow_table().column(spec.id_field)
+    assert sorted(ids.to_pylist()) == sorted(e[spec.id_field] for e in events)
