@@ -43,6 +43,7 @@ HOUSTON = ZoneInfo(HOUSTON_TIMEZONE)
 SHOP_URL = "https://shop.coelho.example"
 PRODUCT_IDS = tuple(f"prod_{n}" for n in range(1000, 1101))
 IDLE_TIMEOUT_SECONDS = 15 * 60
+DRIFT_TIME_ON_PAGE = 3.0  # after `drift_at`: pages hold customers 3x longer (a slow redesign)
 MAX_TIME_ON_PAGE = 600.0  # shorter than the idle timeout: a longer stay ends the session
 FOCUS_PROBABILITY = 0.4
 PURCHASE_PROBABILITY = 0.3
@@ -219,7 +220,8 @@ class InteractionGenerator(BaseGenerator):
 
     Options: `n_customers` (2000), `max_session_events` (40), `start` (event-time start,
     default now floored to the hour), `events_per_second` (simulated event-time rate,
-    approximate, default 1.0).
+    approximate, default 1.0), `drift_at` (event index from which every time on page is
+    `DRIFT_TIME_ON_PAGE` times longer, or None).
     """
 
     def __init__(
@@ -230,12 +232,14 @@ class InteractionGenerator(BaseGenerator):
         max_session_events: int = 40,
         start: datetime | str | float | None = None,
         events_per_second: float = 1.0,
+        drift_at: int | None = None,
     ) -> None:
         if max_session_events < 1:
             raise ValueError("max_session_events must be at least 1")
         self.draws = Draws(seed, "ecci")
         self.rng = rng = self.draws.rng
         self.max_session_events = max_session_events
+        self.drift_at = drift_at
         self._iso = IsoFormatter()
         self._local = LocalTime(HOUSTON)
         self.emitted = 0
@@ -392,6 +396,11 @@ class InteractionGenerator(BaseGenerator):
             words.append(d.choice(SEARCH_SUFFIXES))
         return " ".join(words)
 
+    @property
+    def drifted(self) -> bool:
+        """Whether the next event's time on page is stretched by the drift."""
+        return self.drift_at is not None and self.emitted >= self.drift_at
+
     # -- events -----------------------------------------------------------------------------
     def __next__(self) -> dict[str, Any]:
         return self._emit()[0]
@@ -426,6 +435,8 @@ class InteractionGenerator(BaseGenerator):
                 quantity = self._pick_quantity[profile.name]()
             page = _PAGES[event_type].format(product_id)
         seconds = math.exp(d.normal(0.0, 0.55)) * profile.time_on_page
+        if self.drifted:
+            seconds *= DRIFT_TIME_ON_PAGE
         seconds = fround(
             clip(seconds * TIME_ON_PAGE_FACTOR[event_type], 1.0, MAX_TIME_ON_PAGE), 1e1
         )
