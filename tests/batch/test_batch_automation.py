@@ -201,3 +201,35 @@ def test_the_requested_run_builds_its_features_and_registers_the_first_champion(
     assert instance.get_latest_materialization_event(asset_key(spec, CHAMPION_MODEL)) is not None
     after = evaluate(instance, spec, lakehouse, day)
     assert isinstance(after, dg.SkipReason) and "has a champion" in after.skip_message
+
+
+# --- drift retraining ----------------------------------------------------------------------
+
+
+def test_drift_retraining_skips_with_a_reason_then_requests_features_and_training(
+    instance, lakehouse
+) -> None:
+    from coelho_pipelines.incremental.sensor import build_drift_sensor, drift_request
+
+    spec = isolated_spec("tfd")
+    assert build_drift_sensor(spec).job_name == retraining_job_name(spec)
+    drifts = [{"id": 1, "events_learned": 12_000}, {"id": 2, "events_learned": 15_500}]
+    day, events = _events_today(spec, 6000, seed=5)
+
+    nothing = drift_request(instance, spec, lakehouse, drifts, day)
+    assert isinstance(nothing, dg.SkipReason)
+    assert "2 new drift(s), the latest at 15500 events" in nothing.skip_message
+    assert "not retraining: no raw events yet" in nothing.skip_message
+
+    write_raw_events(spec, lakehouse.uri, events[:500])
+    few = drift_request(instance, spec, lakehouse, drifts, day)
+    assert isinstance(few, dg.SkipReason) and "not enough" in few.skip_message
+
+    write_raw_events(spec, lakehouse.uri, events[500:])
+    request = drift_request(instance, spec, lakehouse, drifts, day)
+    assert isinstance(request, dg.RunRequest), request
+    assert request.run_key == "drift-15500"
+    assert request.tags["coelho/trigger"] == "drift"
+    assert request.tags["coelho/drift_id"] == "2"
+    assert request.tags[readiness.RANGE_START_TAG] == day.isoformat()
+    assert request.tags[readiness.RANGE_END_TAG] == day.isoformat()
