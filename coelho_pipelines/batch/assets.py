@@ -16,6 +16,7 @@ from pydantic import Field
 
 from coelho_pipelines.batch import features as feature_sql
 from coelho_pipelines.batch import training_set as ts
+from coelho_pipelines.batch.automation import features_condition
 from coelho_pipelines.batch.lineage import (
     BATCH_EVALUATION,
     BATCH_MODEL,
@@ -170,11 +171,13 @@ def _features_asset(spec: UseCaseSpec, table_name: str) -> dg.AssetsDefinition:
         deps=[raw_events_key(spec)],
         partitions_def=daily_partitions(),
         backfill_policy=dg.BackfillPolicy.single_run(),
+        automation_condition=features_condition(),
         group_name=spec.key,
         kinds={"duckdb", "delta"},
         description=f"Model features of {spec.key} per event date: the spec's feature SQL over "
         f"the raw Delta table, stored in `delta/{table_name}` (re-materializing a day "
-        "replaces it).",
+        "replaces it). Today's and yesterday's partitions are kept fresh by declarative "
+        "automation (see batch/automation.py).",
         metadata={"table": table_name, "features": ", ".join(spec.feature_names)},
     )
     def features(

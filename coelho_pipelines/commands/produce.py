@@ -41,7 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--count", type=int, default=None, help="stop after N events per use case")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument(
-        "--drift-at", type=int, default=None, help="tfd: change the fraud pattern after N events"
+        "--drift-at",
+        type=int,
+        default=None,
+        help="concept drift from event N on (tfd: new fraud pattern; eta: trips 40%% "
+        "slower; ecci: 3x time on page)",
     )
     parser.add_argument(
         "--fraud-rate", type=float, default=None, help="tfd: share of fraud (default 0.01)"

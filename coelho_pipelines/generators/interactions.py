@@ -43,6 +43,11 @@ HOUSTON = ZoneInfo(HOUSTON_TIMEZONE)
 SHOP_URL = "https://shop.coelho.example"
 PRODUCT_IDS = tuple(f"prod_{n}" for n in range(1000, 1101))
 IDLE_TIMEOUT_SECONDS = 15 * 60
+# After `drift_at` (a redesign, and browsers that spoof their user agent): pages hold
+# customers 3x longer and far less evenly, and the device info is any device at random.
+DRIFT_TIME_ON_PAGE = 3.0
+TIME_ON_PAGE_SIGMA = 0.55  # log-normal spread of the time on page
+DRIFT_TIME_ON_PAGE_SIGMA = 1.5
 MAX_TIME_ON_PAGE = 600.0  # shorter than the idle timeout: a longer stay ends the session
 FOCUS_PROBABILITY = 0.4
 PURCHASE_PROBABILITY = 0.3
@@ -219,7 +224,9 @@ class InteractionGenerator(BaseGenerator):
 
     Options: `n_customers` (2000), `max_session_events` (40), `start` (event-time start,
     default now floored to the hour), `events_per_second` (simulated event-time rate,
-    approximate, default 1.0).
+    approximate, default 1.0), `drift_at` (event index from which the time on page is
+    `DRIFT_TIME_ON_PAGE` times longer and spread `DRIFT_TIME_ON_PAGE_SIGMA`, and the device
+    info is a random device, or None).
     """
 
     def __init__(
@@ -230,12 +237,14 @@ class InteractionGenerator(BaseGenerator):
         max_session_events: int = 40,
         start: datetime | str | float | None = None,
         events_per_second: float = 1.0,
+        drift_at: int | None = None,
     ) -> None:
         if max_session_events < 1:
             raise ValueError("max_session_events must be at least 1")
         self.draws = Draws(seed, "ecci")
         self.rng = rng = self.draws.rng
         self.max_session_events = max_session_events
+        self.drift_at = drift_at
         self._iso = IsoFormatter()
         self._local = LocalTime(HOUSTON)
         self.emitted = 0
@@ -392,6 +401,17 @@ class InteractionGenerator(BaseGenerator):
             words.append(d.choice(SEARCH_SUFFIXES))
         return " ".join(words)
 
+    @property
+    def drifted(self) -> bool:
+        """Whether the next event comes after the drift."""
+        return self.drift_at is not None and self.emitted >= self.drift_at
+
+    def _spoofed_device(self) -> dict[str, str]:
+        """After the drift, any device at random (browsers now spoof their user agent)."""
+        kind = self.draws.choice(DEVICE_TYPES)
+        os_name, browser, _ = self.draws.choice(DEVICE_SOFTWARE[kind])
+        return {"device_type": kind, "browser": browser, "os": os_name}
+
     # -- events -----------------------------------------------------------------------------
     def __next__(self) -> dict[str, Any]:
         return self._emit()[0]
@@ -425,7 +445,11 @@ class InteractionGenerator(BaseGenerator):
             if event_type in ("add_to_cart", "purchase"):
                 quantity = self._pick_quantity[profile.name]()
             page = _PAGES[event_type].format(product_id)
-        seconds = math.exp(d.normal(0.0, 0.55)) * profile.time_on_page
+        drifted = self.drifted
+        sigma = DRIFT_TIME_ON_PAGE_SIGMA if drifted else TIME_ON_PAGE_SIGMA
+        seconds = math.exp(d.normal(0.0, sigma)) * profile.time_on_page
+        if drifted:
+            seconds *= DRIFT_TIME_ON_PAGE
         seconds = fround(
             clip(seconds * TIME_ON_PAGE_FACTOR[event_type], 1.0, MAX_TIME_ON_PAGE), 1e1
         )
@@ -441,7 +465,7 @@ class InteractionGenerator(BaseGenerator):
             "quantity": quantity,
             "page_url": page,
             "referrer_url": session.referrer if session.sequence == 1 else None,
-            "device_info": dict(session.device),
+            "device_info": self._spoofed_device() if drifted else dict(session.device),
             "location": {"lat": session.lat, "lon": session.lon},
             "time_on_page_seconds": seconds,
             "search_query": query,

@@ -8,7 +8,9 @@ missing CVV (~43% vs ~0.5%), billing mismatches (~37% vs ~2%), card-testing micr
 or high amounts, risky categories, crypto and credit cards, a subset of merchants, and
 Linux devices. Amounts overlap: legit amounts are log-normal with a long tail and a third
 of frauds copy legit spending. With `drift_at=N`, events from index N on use a new fraud
-pattern (favoured category `travel`, payment method `bank_transfer`).
+pattern: phished accounts used from their owners' own devices, places and merchants for
+everyday amounts, with CVV and billing address as legit as anyone's; only the favoured
+category `travel`, payment method `bank_transfer` and transaction types give them away.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ FRAUD_MERCHANTS = tuple(f"merchant_{i}" for i in range(7, 201, 10))
 
 MISSING_CVV = {0: 0.005, 1: 0.43}
 BILLING_MISMATCH = {0: 0.02, 1: 0.37}
+# After `drift_at`, fraudsters hold phished card details: CVV and billing address look legit.
+DRIFT_MISSING_CVV = {0: 0.005, 1: 0.02}
+DRIFT_BILLING_MISMATCH = {0: 0.02, 1: 0.04}
 
 # Cities by currency: (lat, lon) home centres of the user population.
 CITIES = {
@@ -265,9 +270,11 @@ class TransactionGenerator(BaseGenerator):
         )  # fmt: skip
 
     def _fraud(self, now: float) -> dict[str, Any]:
+        if self.drifted:
+            return self._phished_fraud(now)
         d = self.draws
         r = d.random
-        pick_category, pick_payment = self._patterns[self.drifted]
+        pick_category, pick_payment = self._patterns[False]
         if r() < 0.55:  # a fresh fraudster account, used a few times
             slot = int(r() * len(self.fraudsters))
             user = self.fraudsters[slot]
@@ -288,6 +295,22 @@ class TransactionGenerator(BaseGenerator):
             user, now, amount, currency, merchant, category, self._pick_fraud_type(),
             pick_payment(), lat + d.normal(0, 0.3), lon + d.normal(0, 0.3), ip,
             os_name, browser, agent, 1,
+        )  # fmt: skip
+
+    def _phished_fraud(self, now: float) -> dict[str, Any]:
+        """The drifted fraud: a phished account used from its owner's own device, place and
+        merchants for everyday amounts; only the new pattern (travel, bank transfers) and
+        the transaction type still tell it apart."""
+        d = self.draws
+        user = self.users[self._pick_user_index()]
+        pick_category, pick_payment = self._patterns[True]
+        category = pick_category()
+        amount = math.exp(d.normal(user.spend_mu, 1.0)) * CATEGORY_SPEND[category]
+        merchant = d.choice(user.merchants) if d.random() < 0.7 else d.choice(self._merchants)
+        return self._event(
+            user, now, amount, user.currency, merchant, category, self._pick_fraud_type(),
+            pick_payment(), user.lat + d.normal(0, 0.05), user.lon + d.normal(0, 0.05),
+            user.ip_address, user.os, user.browser, user.user_agent, 1,
         )  # fmt: skip
 
     def _fraud_amount(self, user: User, category: str) -> float:
@@ -319,6 +342,11 @@ class TransactionGenerator(BaseGenerator):
     ) -> dict[str, Any]:
         r = self.draws.random
         age = int((now - user.created_at) / SECONDS_PER_DAY)
+        missing_cvv, mismatch = (
+            (DRIFT_MISSING_CVV, DRIFT_BILLING_MISMATCH)
+            if self.drifted
+            else (MISSING_CVV, BILLING_MISMATCH)
+        )
         return {
             "transaction_id": self.draws.uuid4(),
             "user_id": user.user_id,
@@ -337,8 +365,8 @@ class TransactionGenerator(BaseGenerator):
             "device_info": {"os": os_name, "browser": browser},
             "user_agent": agent,
             "account_age_days": age if age < MAX_ACCOUNT_AGE_DAYS else MAX_ACCOUNT_AGE_DAYS,
-            "cvv_provided": r() >= MISSING_CVV[is_fraud],
-            "billing_address_match": r() >= BILLING_MISMATCH[is_fraud],
+            "cvv_provided": r() >= missing_cvv[is_fraud],
+            "billing_address_match": r() >= mismatch[is_fraud],
             "is_fraud": is_fraud,
         }
 

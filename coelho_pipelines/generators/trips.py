@@ -58,6 +58,7 @@ INCIDENT_PROBABILITY = 0.02
 INCIDENT_RANGE = (300.0, 1800.0)
 NOISE_SECONDS = 60.0
 MIN_TRAVEL_SECONDS = 60.0
+DRIFT_SLOWDOWN = 1.4  # after `drift_at`: every trip takes 40% longer (a lasting road closure)
 KM_PER_DEGREE = 111.2
 LOCAL_TRIP_LOG_KM = math.log(8.0)  # median length of an in-neighbourhood trip
 VEHICLE_WEIGHTS = (45, 25, 15, 5, 10)
@@ -109,8 +110,9 @@ def driver_factor(rating: float) -> float:
 class TripGenerator(BaseGenerator):
     """Seeded stream of eta trip events (JSON-ready dicts).
 
-    Options: `start` (event-time start, default now floored to the hour) and
-    `events_per_second` (simulated event-time rate, default 1.0).
+    Options: `start` (event-time start, default now floored to the hour),
+    `events_per_second` (simulated event-time rate, default 1.0) and `drift_at` (event index
+    from which every trip takes `DRIFT_SLOWDOWN` times longer, or None).
     """
 
     def __init__(
@@ -119,7 +121,9 @@ class TripGenerator(BaseGenerator):
         *,
         start: datetime | str | float | None = None,
         events_per_second: float = 1.0,
+        drift_at: int | None = None,
     ) -> None:
+        self.drift_at = drift_at
         self.draws = Draws(seed, "eta")
         self.rng = rng = self.draws.rng
         self._local = LocalTime(HOUSTON)
@@ -135,6 +139,11 @@ class TripGenerator(BaseGenerator):
         self._pick_driver = picker(rng, self.drivers, activity)
         self._drift_hour = -1
         self._temperature_offset = 0.0
+
+    @property
+    def drifted(self) -> bool:
+        """Whether the next event is slowed down by the drift."""
+        return self.drift_at is not None and self.emitted >= self.drift_at
 
     def _new_driver(self, number: int) -> tuple[str, str, str, float]:
         rng = self.rng
@@ -194,6 +203,8 @@ class TripGenerator(BaseGenerator):
         incident = d.uniform(*INCIDENT_RANGE) if r() < INCIDENT_PROBABILITY else 0.0
         noise = d.uniform(-NOISE_SECONDS, NOISE_SECONDS)
         actual = base * traffic * weather_factor * driver_factor(rating) + incident + noise
+        if self.drifted:
+            actual *= DRIFT_SLOWDOWN
         self.emitted += 1
         return {
             "trip_id": d.uuid4(),

@@ -1,28 +1,57 @@
-"""Concept drift on the learner's error stream (ADWIN).
+"""Concept drift on the served model's error stream: worse than its own recent past.
 
 The error of each prequential prediction: 0/1 misclassification (classification), absolute
-error (regression), distance to the assigned cluster center (clustering). ADWIN flags a
-change in the mean; only a change for the worse, after a warm-up, counts as drift (an error
-that falls while the model learns is not drift).
+error (regression), distance to the assigned cluster center (clustering). The monitor does
+not know the model; it only sees that stream, optionally split into groups (classification:
+the true class, so the misses on a rare class are not drowned by the common class's errors).
+
+A drift alarm means the model got worse than its own recent past, not that it is still
+learning:
+- nothing is flagged during a warm-up (`warmup_events`: a young model's error moves a lot
+  while it learns, and not always downwards);
+- per group, a reference of the model's own past errors (the last `reference_size` of the
+  group, mean and spread) is compared with what follows through a one-sided CUSUM of
+  standardized, clipped errors (clipping keeps one huge error, e.g. a traffic incident, from
+  looking like a change). The CUSUM only climbs when errors exceed the reference by more
+  than half the minimum effect k (`min_effect`, relative to the reference mean), so a
+  falling or steady error never accumulates, and an alarm needs a persistent rise: the
+  cumulative excess must pass h = `evidence` / (2 k) reference standard deviations (the
+  classic CUSUM trade-off: about e^evidence events between false alarms when nothing
+  changes, a delay of about h / (shift - k) events when the error rises by `shift`), and
+  the rise must have lasted `persistence` errors (a short burst of huge errors, e.g. a
+  clustering model reorganizing, is not a drift);
+- errors join the reference only while the CUSUM is at rest, so a rise does not become its
+  own reference; after an alarm the group starts a new reference (the model re-learns).
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-DRIFT_DELTA = 0.002
-DEFAULT_WARMUP_EVENTS = 1000
+DEFAULT_WARMUP_EVENTS = 10_000
+REFERENCE_SIZE = 2_000  # per group: the model's recent past
+MIN_REFERENCE = 100  # a group is monitored once its reference holds this many errors
+TOLERANCE = 0.5  # a rise up to +50% of the reference mean error is tolerated
+EVIDENCE = 12.0  # CUSUM alarm level h = EVIDENCE / (2 k): a false alarm every ~e^12 events
+PERSISTENCE = 100  # events the CUSUM must stay above h (a decaying burst is not a drift)
+CLIP = 4.0  # standardized errors are clipped to +-CLIP
+DETECTOR = "CUSUM over the model's own recent errors"
 
 
 @dataclass(frozen=True)
 class Drift:
-    """One detected drift (before/after are the error means ADWIN saw around the cut)."""
+    """One detected drift (before: the reference mean error; after: the mean error since the
+    rise began)."""
 
     events_learned: int
     error_before: float
     error_after: float
     detected_at: str
+    group: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -30,29 +59,117 @@ class Drift:
             "error_before": self.error_before,
             "error_after": self.error_after,
             "detected_at": self.detected_at,
-            "detector": "ADWIN",
-            "delta": DRIFT_DELTA,
+            "group": self.group,
+            "detector": DETECTOR,
         }
 
 
+class _GroupMonitor:
+    """The reference window and the CUSUM of one group's errors."""
+
+    __slots__ = ("reference", "total", "squares", "cusum", "pending", "pending_sum", "above_since")
+
+    def __init__(self) -> None:
+        self.reference: deque[float] = deque()
+        self.total = 0.0
+        self.squares = 0.0
+        self.cusum = 0.0
+        self.pending: list[float] = []  # errors since the CUSUM left zero
+        self.pending_sum = 0.0
+        self.above_since: int | None = None  # events learned when the CUSUM passed h
+
+    def _admit(self, error: float, size: int) -> None:
+        reference = self.reference
+        reference.append(error)
+        self.total += error
+        self.squares += error * error
+        if len(reference) > size:
+            old = reference.popleft()
+            self.total -= old
+            self.squares -= old * old
+
+    def update(
+        self, error: float, events_learned: int, settings: DriftMonitor
+    ) -> tuple[float, float] | None:
+        """Feed one error; (reference mean, mean since the rise) on an alarm, else None."""
+        n = len(self.reference)
+        if n < settings.min_reference:
+            self._admit(error, settings.reference_size)
+            return None
+        mean = self.total / n
+        spread = math.sqrt(max(self.squares / n - mean * mean, 0.0))
+        scale = max(spread, 1e-3 * abs(mean), 1e-9)
+        allowance = max(settings.tolerance * abs(mean) / scale, 1e-3)
+        z = min(max((error - mean) / scale, -CLIP), CLIP)
+        self.cusum = max(0.0, self.cusum + z - allowance)
+        if self.cusum < settings.evidence / (2.0 * allowance):
+            self.above_since = None
+        elif self.above_since is None:
+            self.above_since = events_learned
+        if self.cusum == 0.0:
+            for held in self.pending:
+                self._admit(held, settings.reference_size)
+            self.pending.clear()
+            self.pending_sum = 0.0
+            self._admit(error, settings.reference_size)
+            return None
+        self.pending.append(error)
+        self.pending_sum += error
+        if self.above_since is None or events_learned - self.above_since < settings.persistence:
+            return None
+        after = self.pending_sum / len(self.pending)
+        self.__init__()  # a new reference: the model re-learns from here
+        return mean, after
+
+
 class DriftMonitor:
-    """ADWIN(delta=0.002) over the error stream; `update` returns a Drift or None."""
+    """`update` returns a Drift when the served model's error rises above its own past."""
 
-    def __init__(self, warmup_events: int = DEFAULT_WARMUP_EVENTS) -> None:
-        from river import drift
-
-        self.detector = drift.ADWIN(delta=DRIFT_DELTA)
+    def __init__(
+        self,
+        warmup_events: int = DEFAULT_WARMUP_EVENTS,
+        reference_size: int = REFERENCE_SIZE,
+        min_reference: int = MIN_REFERENCE,
+        tolerance: float = TOLERANCE,
+        evidence: float = EVIDENCE,
+        persistence: int = PERSISTENCE,
+    ) -> None:
         self.warmup_events = warmup_events
+        self.reference_size = reference_size
+        self.min_reference = min(min_reference, reference_size)
+        self.tolerance = tolerance
+        self.evidence = evidence
+        self.persistence = persistence
+        self.groups: dict[Hashable, _GroupMonitor] = {}
         self.n_drifts = 0
 
-    def update(self, error: float, events_learned: int, event_time: str) -> Drift | None:
-        detector = self.detector
-        before = detector.estimation
-        detector.update(error)
-        if not detector.drift_detected or events_learned < self.warmup_events:
+    @classmethod
+    def for_spec(cls, spec: Any, warmup_events: int = DEFAULT_WARMUP_EVENTS) -> DriftMonitor:
+        """The monitor with the use case's tolerance and persistence (`UseCaseSpec`)."""
+        return cls(
+            warmup_events, tolerance=spec.drift_tolerance, persistence=spec.drift_persistence
+        )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Snapshots of the former ADWIN monitor resume with a fresh monitor."""
+        if "groups" not in state:
+            self.__init__(state.get("warmup_events", DEFAULT_WARMUP_EVENTS))
+            self.n_drifts = state.get("n_drifts", 0)
+            return
+        self.__dict__.update(state)
+
+    def update(
+        self, error: float, events_learned: int, event_time: str, group: Hashable = None
+    ) -> Drift | None:
+        monitor = self.groups.get(group)
+        if monitor is None:
+            monitor = self.groups[group] = _GroupMonitor()
+        if events_learned < self.warmup_events:
+            monitor._admit(error, self.reference_size)  # the reference tracks the learning
             return None
-        after = detector.estimation
-        if after <= before:
-            return None  # the error went down: the model improved
+        found = monitor.update(error, events_learned, self)
+        if found is None:
+            return None
         self.n_drifts += 1
-        return Drift(events_learned, float(before), float(after), event_time)
+        before, after = found
+        return Drift(events_learned, float(before), float(after), event_time, group)

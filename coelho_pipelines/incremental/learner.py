@@ -126,7 +126,7 @@ class Learner:
         self.bundle = bundle or LiveModel(spec, spec.river_model(), FeaturePipeline(spec))
         self.progress = progress or Progress(
             metrics=MetricSet(spec),
-            drift=DriftMonitor(drift_warmup_events),
+            drift=DriftMonitor.for_spec(spec, drift_warmup_events),
             analytics=ClusterAnalytics(spec.categorical_features)
             if spec.task == "clustering"
             else None,
@@ -191,7 +191,12 @@ class Learner:
         self._advance(record)
         drift = None
         if error is not None:
-            drift = progress.drift.update(error, progress.events_learned, t.isoformat() + "Z")
+            # Classification errors are monitored per true class (a rare class's misses must
+            # not drown in the common class's errors).
+            group = event[self.spec.label_field] if self.spec.task == "classification" else None
+            drift = progress.drift.update(
+                error, progress.events_learned, t.isoformat() + "Z", group
+            )
         return Step(event, prediction, drift)
 
     def learn_many(self, records: Iterable[Record]) -> list[Step]:

@@ -106,4 +106,9 @@ SPEC = UseCaseSpec(
     river_model_name="DBSTREAM",
     batch_model_name="KMeans",
     extras={"segments": SEGMENTS, "text_field": "search_query"},
+    # DBSTREAM re-clusters within a few hundred events, so a drift raises the distance to the
+    # assigned center only a little, but for good; a single outlier event raises it more, for
+    # a few hundred events. Hence a small tolerance that must be exceeded for long.
+    drift_tolerance=0.1,
+    drift_persistence=2000,
 )

@@ -126,6 +126,11 @@ class UseCaseSpec:
     river_model_name: str
     batch_model_name: str
     extras: Mapping[str, Any] = field(default_factory=dict)
+    # The drift monitor (incremental/drift.py): the rise of the served model's error over its
+    # own recent past that is tolerated (relative), and for how many events a larger rise
+    # must last before it is a drift.
+    drift_tolerance: float = 0.5
+    drift_persistence: int = 100
 
     @property
     def asset_prefix(self) -> str:

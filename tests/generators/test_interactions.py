@@ -199,3 +199,18 @@ def test_active_sessions_are_reported(ecci_stream):
     generator = ecci_stream[0]
     assert 0 < generator.active_sessions < 1000
     assert generator.sessions_started > 5000
+
+
+def test_drift_stretches_the_time_on_page_from_drift_at_on():
+    from coelho_pipelines.generators.interactions import DRIFT_TIME_ON_PAGE
+
+    plain = InteractionGenerator(seed=5, start=START).take(6000)
+    generator = InteractionGenerator(seed=5, start=START, drift_at=3000)
+    drifted = generator.take(6000)
+    assert generator.drifted and not InteractionGenerator(seed=5, drift_at=1).drifted
+    assert drifted[:3000] == plain[:3000]
+    seconds = "time_on_page_seconds"
+    ratio = statistics.median(e[seconds] for e in drifted[3000:]) / statistics.median(
+        e[seconds] for e in plain[3000:]
+    )
+    assert DRIFT_TIME_ON_PAGE * 0.8 < ratio < DRIFT_TIME_ON_PAGE * 1.2

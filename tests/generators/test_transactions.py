@@ -132,8 +132,14 @@ def test_drift_changes_the_fraud_pattern():
     assert _share(after, lambda e: e["product_category"] == "travel") > 0.4
     assert _share(before, lambda e: e["payment_method"] == "bank_transfer") < 0.1
     assert _share(after, lambda e: e["payment_method"] == "bank_transfer") > 0.4
-    # The stable signals stay.
-    assert _share(after, lambda e: not e["cvv_provided"]) > 0.3
+    # Phished accounts: the card details and the device look legit, the owner's own IP.
+    assert _share(before, lambda e: not e["cvv_provided"]) > 0.3
+    assert _share(after, lambda e: not e["cvv_provided"]) < 0.05
+    assert _share(after, lambda e: not e["billing_address_match"]) < 0.08
+    owners = {u.user_id: u for u in generator.users}
+    own_ip = _share(after, lambda e: e["user_id"] in owners
+                    and e["ip_address"] == owners[e["user_id"]].ip_address)  # fmt: skip
+    assert own_ip > 0.8
 
 
 def test_no_drift_without_drift_at():

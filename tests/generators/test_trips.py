@@ -142,3 +142,21 @@ def test_trips_have_plausible_lengths_and_temperatures(eta_events):
     assert 5 < statistics.median(distances) < 20
     temperatures = [e["temperature_celsius"] for e in eta_events]
     assert 5 < statistics.mean(temperatures) < 30  # March in Houston
+
+
+def test_drift_slows_every_trip_from_drift_at_on():
+    from coelho_pipelines.generators import TripGenerator
+    from coelho_pipelines.generators.trips import DRIFT_SLOWDOWN, MIN_TRAVEL_SECONDS
+
+    plain = TripGenerator(seed=5, start="2025-03-03T00:00:00+00:00").take(3000)
+    generator = TripGenerator(seed=5, start="2025-03-03T00:00:00+00:00", drift_at=1000)
+    drifted = generator.take(3000)
+    assert generator.drifted and not TripGenerator(seed=5, drift_at=1).drifted
+    assert drifted[:1000] == plain[:1000]
+    target = "simulated_actual_travel_time_seconds"
+    for before, after in zip(plain[1000:], drifted[1000:], strict=True):
+        assert {k: v for k, v in before.items() if k != target} == {
+            k: v for k, v in after.items() if k != target
+        }
+        if before[target] > 2 * MIN_TRAVEL_SECONDS:  # away from the floor and the rounding
+            assert after[target] / before[target] == pytest.approx(DRIFT_SLOWDOWN, rel=0.01)

@@ -25,7 +25,12 @@ from coelho_pipelines.incremental.job import (
 )
 from coelho_pipelines.incremental.sensor import build_learning_sensor
 from coelho_pipelines.incremental.snapshot import SnapshotStore
-from coelho_pipelines.resources import KafkaResource, MlflowResource, RedisResource
+from coelho_pipelines.resources import (
+    KafkaResource,
+    LakehouseResource,
+    MlflowResource,
+    RedisResource,
+)
 from coelho_pipelines.topics import build_topic_defs, topic_asset_key
 from coelho_pipelines.use_cases import all_specs, get_spec
 
@@ -43,17 +48,18 @@ def _op_config(run_settings) -> dict:  # noqa: ANN001
 
 @pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
 def test_definitions_name_the_asset_job_and_sensors(spec) -> None:  # noqa: ANN001
-    @dg.job(name=f"{spec.key}_batch_training")
-    def batch_training() -> None:  # stands in for the batch engineer's job
+    @dg.job(name=f"{spec.key}_features_and_training")
+    def retraining() -> None:  # stands in for the batch job drift retraining requests
         pass
 
     defs = dg.Definitions.merge(
         build_incremental_defs(spec),
         build_topic_defs(spec),
         dg.Definitions(
-            jobs=[batch_training],
+            jobs=[retraining],
             resources={
                 "kafka": KafkaResource(bootstrap_servers="localhost:1"),
+                "lakehouse": LakehouseResource(uri="unused"),
                 "redis": RedisResource(url="redis://localhost:1/0"),
                 "mlflow": MlflowResource(tracking_uri="http://localhost:1"),
             },
@@ -66,7 +72,7 @@ def test_definitions_name_the_asset_job_and_sensors(spec) -> None:  # noqa: ANN0
     switch = repo.get_sensor_def(f"{spec.key}_incremental_learning")
     assert switch.default_status == dg.DefaultSensorStatus.STOPPED
     assert switch.job_name == job.name
-    assert repo.get_sensor_def(f"{spec.key}_drift_retraining").job_name == batch_training.name
+    assert repo.get_sensor_def(f"{spec.key}_drift_retraining").job_name == retraining.name
     node = repo.asset_graph.get(incremental_model_key(spec))
     assert node.group_name == spec.key
     assert node.parent_keys == {topic_asset_key(spec)}

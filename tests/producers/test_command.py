@@ -15,19 +15,20 @@ def _args(*argv: str):  # noqa: ANN202
     return build_parser().parse_args(["produce", *argv])
 
 
-def test_drift_at_reaches_the_generators_that_take_it():
+def test_drift_at_reaches_every_generator():
     common = {"start": 0, "events_per_second": 1.0}
-    tfd, unused = build_generator(get_spec("tfd"), 1, common, {"drift_at": 7})
-    assert tfd.drift_at == 7 and unused == []
-    eta, unused = build_generator(get_spec("eta"), 1, common, {"drift_at": 7})
-    assert unused == ["drift_at"] and not hasattr(eta, "drift_at")
+    for key in ("tfd", "eta", "ecci"):
+        generator, unused = build_generator(get_spec(key), 1, common, {"drift_at": 7})
+        assert generator.drift_at == 7 and unused == [], key
+    eta, unused = build_generator(get_spec("eta"), 1, common, {"fraud_rate": 0.1})
+    assert unused == ["fraud_rate"] and not hasattr(eta, "fraud_rate")
 
 
-def test_drift_at_on_a_use_case_without_drift_is_an_error(capsys):
+def test_an_option_a_use_case_lacks_is_an_error(capsys):
     from coelho_pipelines.cli import main
 
-    assert main(["produce", "--use-case", "eta", "--drift-at", "5", "--stdout"]) == 1
-    assert capsys.readouterr().err.strip() == "coelho produce: --drift-at does not apply to eta"
+    assert main(["produce", "--use-case", "eta", "--fraud-rate", "0.1", "--stdout"]) == 1
+    assert capsys.readouterr().err.strip() == "coelho produce: --fraud-rate does not apply to eta"
 
 
 def test_event_time_follows_the_clock_when_paced():
