@@ -79,6 +79,34 @@ def time_feature(name: str, part: Literal["hour", "dayofweek"], time_field: str)
 
 
 @dataclass(frozen=True)
+class CustomerProfile:
+    """A running per-customer profile: the unit a clustering use case clusters.
+
+    Each `Feature` here is a per-event value (`sql` over a raw row, `extract` over a decoded
+    event; NULL / None when the event does not observe it). A customer's profile value is the
+    exponentially decayed mean of the observed values over the customer's events, newest
+    weighing most: the k-th newest event weighs `decay ** k`, so each new event of the
+    customer multiplies every earlier weight by `decay`. The learner keeps it incrementally
+    (`incremental/profiles.py`); the batch side computes the same values in DuckDB SQL
+    (`batch/profiles.py`). A value no event observed is missing (None / NULL).
+    """
+
+    key_field: str
+    features: tuple[Feature, ...]
+    half_life_events: float = 50.0
+    min_events: int = 3  # batch training and quality figures use customers with this many
+    max_customers: int = 100_000  # the learner evicts the least recently seen beyond this
+
+    @property
+    def decay(self) -> float:
+        return 0.5 ** (1.0 / self.half_life_events)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+
+@dataclass(frozen=True)
 class MetricRule:
     """The one best-model rule of a use case: a metric name and whether higher is better."""
 
@@ -126,6 +154,8 @@ class UseCaseSpec:
     river_model_name: str
     batch_model_name: str
     extras: Mapping[str, Any] = field(default_factory=dict)
+    # Clustering of customers: models see the customer's running profile, not the event.
+    profile: CustomerProfile | None = None
 
     @property
     def asset_prefix(self) -> str:
@@ -138,6 +168,12 @@ class UseCaseSpec:
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def model_features(self) -> tuple[Feature, ...]:
+        """What the models consume: the profile's values when the spec has a profile (all
+        numeric), else the event features."""
+        return self.profile.features if self.profile is not None else self.features
 
     @property
     def categorical_features(self) -> list[str]:
