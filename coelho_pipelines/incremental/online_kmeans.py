@@ -23,6 +23,16 @@ from river import base
 
 
 def _distance2(a: dict[Any, float], b: dict[Any, float]) -> float:
+    """Squared Euclidean distance over the union of keys (a missing key is 0)."""
+    if len(a) == len(b):  # the usual case: the same dense keys (a KeyError means not)
+        total = 0.0
+        try:
+            for key, value in a.items():
+                delta = value - b[key]
+                total += delta * delta
+            return total
+        except KeyError:
+            pass
     total = 0.0
     for key, value in a.items():
         delta = value - b.get(key, 0.0)

@@ -15,6 +15,7 @@ copy (the served state is not touched). It is pickled in the model bundle.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -171,13 +172,27 @@ class ProfilePipeline:
         return None if state is None else self._scaled(state.values(), learn=False)
 
     def _scaled(self, values: list[float | None], learn: bool) -> dict[str, float]:
+        """z-scores against the running mean and variance (Welford) of each profile value
+        over the profiles learned so far; a value never observed is 0 (the mean)."""
         scaler = self.scaler
+        counts, means, m2s = scaler.count, scaler.mean, scaler.m2
         out: dict[str, float] = {}
         for name, value in zip(self._names, values, strict=True):
             if value is None:
-                out[name] = 0.0  # never observed: the running mean
+                out[name] = 0.0
                 continue
-            if learn:
-                scaler.learn(name, value)
-            out[name] = scaler.transform(name, value)
+            n = counts.get(name, 0)
+            mean = means.get(name, 0.0)
+            m2 = m2s.get(name, 0.0)
+            if learn:  # RunningScaler.learn, inlined
+                n += 1
+                delta = value - mean
+                mean += delta / n
+                m2 += delta * (value - mean)
+                counts[name], means[name], m2s[name] = n, mean, m2
+            if n == 0:
+                out[name] = 0.0
+                continue
+            variance = m2 / n
+            out[name] = (value - mean) / math.sqrt(variance) if variance > 0 else 0.0
         return out
