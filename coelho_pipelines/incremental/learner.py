@@ -42,9 +42,12 @@ class Record:
 
 
 class LiveModel:
-    """What serving needs: the River model and the feature pipeline it was trained with."""
+    """What serving needs: the River model and the feature stage it was trained with (for
+    ecci, the customer profiles: the answer is the customer's segment after the event)."""
 
-    def __init__(self, spec: UseCaseSpec, model: Any, features: FeaturePipeline) -> None:
+    def __init__(self, spec: UseCaseSpec, model: Any, features: Any) -> None:
+        """`features`: the learner's feature stage (`FeaturePipeline`, or `ProfilePipeline`
+        when the spec clusters customers)."""
         self.use_case = spec.key
         self.task = spec.task
         self.model = model

@@ -16,6 +16,7 @@ copy (the served state is not touched). It is pickled in the model bundle.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -55,11 +56,15 @@ class CustomerState:
         """The profile: the decayed mean of each value (None: never observed)."""
         return [s / w if w > 0.0 else None for s, w in zip(self.sums, self.weights, strict=True)]
 
-    def __getstate__(self) -> tuple[int, list[float], list[float]]:
-        return self.events, self.sums, self.weights
+    def __getstate__(self) -> tuple[int, bytes, bytes]:
+        # Packed doubles: a third of a pickled list of floats' size, and copied, not walked.
+        return self.events, array("d", self.sums).tobytes(), array("d", self.weights).tobytes()
 
-    def __setstate__(self, state: tuple[int, list[float], list[float]]) -> None:
-        self.events, self.sums, self.weights = state
+    def __setstate__(self, state: tuple[int, bytes, bytes]) -> None:
+        events, sums, weights = state
+        self.events = events
+        self.sums = array("d", sums).tolist()
+        self.weights = array("d", weights).tolist()
 
 
 class ProfileStore:

@@ -138,6 +138,7 @@ def _hour_wave(name: str, wave: Callable[[float], float], sql_wave: str) -> Feat
 
 PROFILE = CustomerProfile(
     key_field="customer_id",
+    max_customers=50_000,  # ~0.6 kB each in the pickled bundle
     features=(
         _log1p("log_price", "price"),
         _log1p("log_time_on_page", "time_on_page_seconds"),
