@@ -130,3 +130,29 @@ def test_repeated_event_ids_count_once(stream, tmp_path) -> None:  # noqa: ANN00
     for row in table:
         assert row["n_events"] == store.get(row["customer_id"]).events
         _assert_same_profile(row, store.get(row["customer_id"]).values())
+
+
+def test_kmeans_on_profiles_is_served_by_the_compiled_fast_path(stream) -> None:  # noqa: ANN001
+    """The all-numeric profile layout (no categorical group) trains, describes its encoders
+    and compiles to the fast row predictor, which equals `predict_frame` (missing values
+    included)."""
+    from coelho_pipelines.models import batch_model, fast_predict
+    from coelho_pipelines.models.encoding import FeatureLayout
+
+    _, events, uri = stream
+    table = ts.select_customer_training_set(ECCI, _con(uri), ts.Selection())
+    splits = {s: table.filter(pc.equal(table["split"], s)).to_pandas() for s in ts.SPLITS}
+    layout = FeatureLayout.of(ECCI.model_features)
+    assert layout.categorical == ()
+    params = {"k_min": 3, "k_max": 5, "n_init": 2, "random_state": 1}
+    trained = batch_model.train(ECCI.task, ECCI.key, layout, splits["train"],
+                                splits["validation"], None, params, ECCI.batch_model)  # fmt: skip
+    description = batch_model.encoders_description(trained, splits["train"])
+    assert description["one_hot_categories"] == {}
+    assert description["encoded_columns"] == [f"numeric__{n}" for n in layout.order]
+    predictor = fast_predict.compile_predictor(trained.model)
+    assert fast_predict.is_compiled(predictor)
+    rows = batch_profiles.serving_rows(ECCI, events[-60:], uri)
+    assert any(v is None for row in rows for v in row.values())
+    expected = trained.model.predict_frame(layout.frame_from_rows(rows))["prediction"].tolist()
+    assert predictor(rows) == expected
