@@ -65,7 +65,7 @@ def online_kmeans(n_clusters: int = 5, seed: int = 42) -> Any:
     """Sequential k-means seeded by k-means++ on a warm-up buffer (incremental/online_kmeans)."""
     from coelho_pipelines.incremental.online_kmeans import OnlineKMeans
 
-    return OnlineKMeans(n_clusters=n_clusters, warmup=500, min_rate=0.005, seed=seed)
+    return OnlineKMeans(n_clusters=n_clusters, warmup=200, min_rate=0.005, seed=seed)
 
 
 def river_kmeans(n_clusters: int = 5, seed: int = 42) -> Any:
