@@ -165,7 +165,10 @@ def test_every_candidate_learns_the_profile_stream(factory) -> None:  # noqa: AN
     steps = learner.learn_many(records(generate(ECCI, 800, seed=3)))
     assert all(s.error is None for s in steps)
     assert learner.metric_values()["n_clusters"] >= 1
-    assert isinstance(learner.bundle.predict(generate(ECCI, 1, seed=9)[0])["cluster"], int)
+    probe = generate(ECCI, 1, seed=9)[0]
+    answer = learner.bundle.predict(probe)
+    assert isinstance(answer["cluster"], int)
+    assert pickle.loads(pickle.dumps(learner.bundle)).predict(probe) == answer  # snapshots
 
 
 def test_online_kmeans_seeds_from_the_warmup_and_replaces_centers() -> None:
