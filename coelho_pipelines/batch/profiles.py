@@ -20,7 +20,7 @@ from coelho_pipelines.batch.features import PARTITION_COLUMN, quote
 from coelho_pipelines.use_cases.spec import CustomerProfile, UseCaseSpec
 
 N_EVENTS = "n_events"
-_ORDER_TIEBREAK = ("kafka_partition", "kafka_offset")  # the order events were learned in
+_ORDER_TIEBREAK = ("kafka_partition", "kafka_offset")  # equal event times: Kafka order
 
 
 def _profile(spec: UseCaseSpec) -> CustomerProfile:

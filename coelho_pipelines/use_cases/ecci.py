@@ -15,10 +15,10 @@ from coelho_pipelines.use_cases.spec import (
     Feature,
     MetricRule,
     UseCaseSpec,
-    _utc_time,
-    _walk,
     field_feature,
     time_feature,
+    utc_time,
+    walk_path,
 )
 
 EVENT_TYPES = ("page_view", "add_to_cart", "purchase", "search", "leave_review")
@@ -104,7 +104,7 @@ def _share(prefix: str, category: str, *path: str) -> Feature:
     )
 
     def extract(event: Mapping[str, Any]) -> float | None:
-        value = _walk(event, path)
+        value = walk_path(event, path)
         return None if value is None else float(value == category)
 
     return Feature(f"{prefix}={category}", "numeric", sql, extract)
@@ -132,7 +132,7 @@ def _hour_wave(name: str, wave: Callable[[float], float], sql_wave: str) -> Feat
     """sin / cos of the UTC hour on the 24 h circle (23:00 is next to 00:00)."""
     sql = f"{sql_wave}(2 * pi() * {UTC_HOUR_SQL.format(t='timestamp')} / 24)"
     return Feature(
-        name, "numeric", sql, lambda e: wave(2 * math.pi * _utc_time(e["timestamp"]).hour / 24)
+        name, "numeric", sql, lambda e: wave(2 * math.pi * utc_time(e["timestamp"]).hour / 24)
     )
 
 

@@ -37,7 +37,8 @@ class Feature:
     extract: Callable[[Mapping[str, Any]], Any]
 
 
-def _walk(event: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+def walk_path(event: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at a (nested) field path of an event; None when any step is missing."""
     value: Any = event
     for part in path:
         if value is None:
@@ -50,10 +51,10 @@ def field_feature(name: str, kind: FeatureKind, *path: str) -> Feature:
     """A feature read straight from a (possibly nested) event field."""
     path = path or (name,)
     sql = path[0] + "".join(f".{part}" for part in path[1:])
-    return Feature(name, kind, sql, lambda event: _walk(event, path))
+    return Feature(name, kind, sql, lambda event: walk_path(event, path))
 
 
-def _utc_time(value: Any) -> datetime:
+def utc_time(value: Any) -> datetime:
     """An event time as an aware UTC datetime (naive values are taken as UTC)."""
     parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
@@ -73,9 +74,9 @@ def time_feature(name: str, part: Literal["hour", "dayofweek"], time_field: str)
     """Hour of day (0-23) or ISO day of week (0=Monday) of the event time, in UTC."""
     if part == "hour":
         sql = UTC_HOUR_SQL.format(t=time_field)
-        return Feature(name, "numeric", sql, lambda e: _utc_time(e[time_field]).hour)
+        return Feature(name, "numeric", sql, lambda e: utc_time(e[time_field]).hour)
     sql = UTC_WEEKDAY_SQL.format(t=time_field)
-    return Feature(name, "numeric", sql, lambda e: _utc_time(e[time_field]).weekday())
+    return Feature(name, "numeric", sql, lambda e: utc_time(e[time_field]).weekday())
 
 
 @dataclass(frozen=True)
