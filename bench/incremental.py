@@ -44,8 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from coelho_pipelines.incremental import live_store  # noqa: E402
 from coelho_pipelines.incremental.capture import Capturer  # noqa: E402
-from coelho_pipelines.incremental.features import FeaturePipeline  # noqa: E402
-from coelho_pipelines.incremental.learner import Learner, Record  # noqa: E402
+from coelho_pipelines.incremental.learner import Learner, Record, feature_pipeline  # noqa: E402
 from coelho_pipelines.incremental.runner import (  # noqa: E402
     Endpoints,
     LearnerRun,
@@ -130,7 +129,7 @@ class Timing:
 
 def bare_loop(spec: UseCaseSpec, events: list[dict]) -> Timing:
     """River alone: predict then learn on pre-parsed feature dicts."""
-    features = FeaturePipeline(spec)
+    features = feature_pipeline(spec)
     dataset = [(features.learn_transform(e), spec.label(e)) for e in events]
     model = spec.river_model()
     wall, cpu = time.perf_counter(), time.process_time()
@@ -143,7 +142,7 @@ def featured_loop(spec: UseCaseSpec, events: list[dict]) -> Timing:
     predict then learn, on pre-parsed event dicts (no decoding, validation or metrics)."""
     model = spec.river_model()
     wall, cpu = time.perf_counter(), time.process_time()
-    features = FeaturePipeline(spec)
+    features = feature_pipeline(spec)
     _predict_learn(spec, model, ((features.learn_transform(e), spec.label(e)) for e in events))
     return Timing(len(events), time.perf_counter() - wall, time.process_time() - cpu)
 
@@ -152,7 +151,7 @@ def shortcut_loop(spec: UseCaseSpec, events: list[dict]) -> Timing:
     """The bare loop predicting through the learner's exact shortcuts (tfd: `ForestVote`,
     ecci: the one-pass nearest center; eta has none): what is left of the ratio is the
     learner's own overhead."""
-    features = FeaturePipeline(spec)
+    features = feature_pipeline(spec)
     dataset = [(features.learn_transform(e), spec.label(e)) for e in events]
     model = spec.river_model()
     predict = _shortcut_predict(spec, model)

@@ -7,6 +7,7 @@ whole event (e.g. one from `/sample`) is a valid request too.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from datetime import UTC, datetime
@@ -34,12 +35,26 @@ def prediction_field(spec: UseCaseSpec) -> str:
 
 
 def request_fields(spec: UseCaseSpec) -> tuple[FieldSpec, ...]:
-    """The top-level event fields the features read, in schema order (never the label)."""
+    """The top-level event fields the features read, in schema order (never the label).
+
+    A use case that clusters customers (`spec.profile`) also reads its profile values' fields
+    and needs the customer (required: the answer is the customer's segment after the event)
+    and, optionally, the event id (an event already in the raw table is not counted twice).
+    """
     names: set[str] = set()
-    for feature in spec.features:
+    for feature in (*spec.features, *spec.model_features):
         names.update(_IDENTIFIER.findall(feature.sql))
     excluded = set(spec.never_features) | {spec.label_field}
-    return tuple(f for f in spec.fields if f.name in names and f.name not in excluded)
+    optional: set[str] = set()
+    if spec.profile is not None:
+        names |= {spec.profile.key_field, spec.id_field}
+        excluded -= {spec.profile.key_field, spec.id_field}
+        optional.add(spec.id_field)
+    return tuple(
+        dataclasses.replace(f, nullable=True) if f.name in optional else f
+        for f in spec.fields
+        if f.name in names and f.name not in excluded
+    )
 
 
 class PredictionRequest(BaseModel):

@@ -151,7 +151,7 @@ def _load_splits(spec: UseCaseSpec, lakehouse: LakehouseResource, version: int) 
 def _layout(spec: UseCaseSpec):  # noqa: ANN202 - FeatureLayout (models imported lazily)
     from coelho_pipelines.models.encoding import FeatureLayout
 
-    return FeatureLayout.of(spec.features)
+    return FeatureLayout.of(spec.model_features)
 
 
 # --- assets ----------------------------------------------------------------------------------
@@ -229,7 +229,14 @@ def build_training_set_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
         group_name=spec.key,
         kinds={"duckdb", "delta"},
         description="Time-ordered train / validation (early stopping) / test (metrics) split "
-        f"of the feature partitions that exist, stored in `delta/{table_name}`.",
+        + (
+            "of the customers' profiles (DuckDB SQL over the raw events of the feature "
+            "partitions' window; customers with at least "
+            f"{spec.profile.min_events} events)"
+            if spec.profile is not None
+            else "of the feature partitions that exist"
+        )
+        + f", stored in `delta/{table_name}`.",
     )
     def training_set(
         context: dg.AssetExecutionContext, config: TrainingSetConfig, lakehouse: LakehouseResource
@@ -245,8 +252,13 @@ def build_training_set_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
                 f"{spec.key}/features partitions first"
             )
         con = feature_sql.connect()
-        feature_sql.register_delta(con, "features", features_uri, lakehouse.storage_options)
-        table = ts.select_training_set(spec, con, selection)
+        if spec.profile is not None:  # customers, profiled from the raw events
+            raw_uri = lakehouse.table_uri(spec.topic)
+            feature_sql.register_delta(con, "raw", raw_uri, lakehouse.storage_options)
+            table = ts.select_customer_training_set(spec, con, selection)
+        else:
+            feature_sql.register_delta(con, "features", features_uri, lakehouse.storage_options)
+            table = ts.select_training_set(spec, con, selection)
         summary = ts.summarize(spec, table)
         _require_enough(spec, table, summary)
         uri = lakehouse.table_uri(table_name)
@@ -322,7 +334,7 @@ def build_model_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
             "training_set_version": version,
             "fit_seconds": logged.fit_seconds,
             "params": dg.MetadataValue.json(logged.params),
-            "features": ", ".join(spec.feature_names),
+            "features": ", ".join(f.name for f in spec.model_features),
         }
         metadata.update({k: v for k, v in logged.info.items() if isinstance(v, int | float)})
         if logged.importance is not None:

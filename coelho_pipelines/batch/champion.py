@@ -57,7 +57,14 @@ def compare_with_champion(
                           champion_run_id=champion.run_id, champion_value=candidate_value,
                           promote=False, already_champion=True,
                           reason="the candidate already is the champion")  # fmt: skip
-    champion_metrics = evaluate(champion.model, test_frame, spec.label_field)
+    try:
+        champion_metrics = evaluate(champion.model, test_frame, spec.label_field)
+    except ValueError as error:  # e.g. a champion trained on other inputs (missing columns)
+        return Comparison(**base, champion_version=champion.version,
+                          champion_run_id=champion.run_id, champion_value=None,
+                          promote=candidate_value is not None, already_champion=False,
+                          reason=f"champion v{champion.version} cannot score this test split "
+                          f"({str(error).splitlines()[0]})")  # fmt: skip
     champion_value = registry.primary_value(spec, champion_metrics)
     promote = registry.is_better(spec, candidate_value, champion_value)
     word = "higher" if rule.direction == "max" else "lower"

@@ -7,6 +7,7 @@
   is not materialized and the registry is untouched.
 """
 
+import re
 from typing import Any
 
 import dagster as dg
@@ -23,21 +24,26 @@ from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 
 def leaked_features(spec: UseCaseSpec) -> list[str]:
-    """Feature names that must never be features (the leakage guard)."""
+    """Names that must never be features (ids, label, generating factors) but are: as a
+    feature's or profile value's name, or as a column its SQL reads (the leakage guard)."""
     forbidden = set(spec.never_features) | {spec.id_field, spec.key_field}
     if spec.label_field:
         forbidden.add(spec.label_field)
-    return sorted(forbidden & set(spec.feature_names))
+    features = {*spec.features, *spec.model_features}
+    used = {f.name for f in features}
+    used |= {token for f in features for token in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", f.sql)}
+    return sorted(forbidden & used)
 
 
 def split_problems(spec: UseCaseSpec, splits: dict[str, Any]) -> list[str]:
     """What is wrong with a train / validation / test split (empty list: nothing)."""
     problems = []
-    ids = {name: set(frame[spec.id_field]) for name, frame in splits.items()}
+    key, unit = (spec.profile.key_field, "customers") if spec.profile else (spec.id_field, "events")
+    ids = {name: set(frame[key]) for name, frame in splits.items()}
     for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
         shared = len(ids[a] & ids[b])
         if shared:
-            problems.append(f"{shared} events in both {a} and {b}")
+            problems.append(f"{shared} {unit} in both {a} and {b}")
     for name, frame in splits.items():
         if frame.empty:
             problems.append(f"{name} split is empty")

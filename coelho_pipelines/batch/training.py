@@ -62,7 +62,7 @@ def train_and_log(
     from coelho_pipelines.models import batch_model
     from coelho_pipelines.models.encoding import FeatureLayout
 
-    layout = FeatureLayout.of(spec.features)
+    layout = FeatureLayout.of(spec.model_features)
     trained = batch_model.train(
         spec.task, spec.key, layout, splits["train"], splits["validation"], spec.label_field,
         params, spec.batch_model,

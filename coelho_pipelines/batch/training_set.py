@@ -82,12 +82,30 @@ def training_set_sql(spec: UseCaseSpec, source: str = "features") -> str:
     """Rows of `source` in the window and sample, the newest `$max_rows` of them, assigned by
     time order to train / validation / test. One window sort on integer keys (event time in
     microseconds, equal times ordered by the id's hash); rows come out unordered."""
-    time, key = quote(spec.time_field), quote(spec.id_field)
+    key = quote(spec.id_field)
+    windowed = f"""SELECT * FROM {source}
+    WHERE {quote(PARTITION_COLUMN)} BETWEEN $start AND $end
+      AND hash({key} || $seed) % 10000 < $sample_per_10k"""
+    return _split_sql(windowed, quote(spec.time_field), key)
+
+
+def customer_training_set_sql(spec: UseCaseSpec, source: str = "raw", dedupe: bool = True) -> str:
+    """`training_set_sql` for a use case that clusters customers (`spec.profile`): one row per
+    customer with at least `$min_events` events in the window (their profile from the raw
+    events, `batch/profiles.py`), sampled by customer, split by the time of their last event."""
+    from coelho_pipelines.batch.profiles import profile_sql
+
+    assert spec.profile is not None
+    key = quote(spec.profile.key_field)
+    windowed = f"""SELECT * FROM ({profile_sql(spec, source, dedupe)})
+    WHERE n_events >= $min_events AND hash({key} || $seed) % 10000 < $sample_per_10k"""
+    return _split_sql(windowed, quote(spec.time_field), key)
+
+
+def _split_sql(windowed: str, time: str, key: str) -> str:
     return f"""
 WITH windowed AS (
-    SELECT * FROM {source}
-    WHERE {quote(PARTITION_COLUMN)} BETWEEN $start AND $end
-      AND hash({key} || $seed) % 10000 < $sample_per_10k
+    {windowed}
 ),
 total AS (SELECT least(count(*), $max_rows) AS _n FROM windowed),
 ranked AS (
@@ -117,6 +135,20 @@ def select_training_set(
     sql = training_set_sql(spec, source)
     table = con.execute(sql, selection.parameters()).to_arrow_table()
     return table.cast(training_set_schema(spec))
+
+
+def select_customer_training_set(
+    spec: UseCaseSpec, con: duckdb.DuckDBPyConnection, selection: Selection, source: str = "raw"
+) -> pa.Table:
+    """The split customer training set (`customer_training_set_sql`) from the raw events."""
+    from coelho_pipelines.batch.profiles import has_repeated_ids
+
+    assert spec.profile is not None
+    params = selection.parameters()
+    dedupe = has_repeated_ids(spec, con, source, params)
+    sql = customer_training_set_sql(spec, source, dedupe)
+    params |= {"decay": spec.profile.decay, "min_events": spec.profile.min_events}
+    return con.execute(sql, params).to_arrow_table()
 
 
 def write_training_set(

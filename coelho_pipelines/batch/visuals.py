@@ -39,6 +39,8 @@ def texts_frame(
     text_field = spec.extras.get("text_field")
     if not text_field:
         return None
+    if spec.profile is not None:
+        return _customer_texts_frame(spec, lakehouse, splits, model, limit, text_field)
     raw_uri = lakehouse.table_uri(spec.topic)
     features_uri = lakehouse.table_uri(feature_sql.features_table_name(spec))
     con = feature_sql.connect()
@@ -62,6 +64,43 @@ def texts_frame(
     if frame.empty:
         return frame.assign(cluster=[])
     frame["cluster"] = model.predict_frame(frame)["prediction"].to_numpy()
+    return frame[["text", "cluster", spec.time_field]]
+
+
+def _customer_texts_frame(
+    spec: UseCaseSpec,
+    lakehouse: Any,
+    splits: dict[str, Any],
+    model: Any,
+    limit: int,
+    text_field: str,
+) -> Any:
+    """`texts_frame` when rows are customers: the newest texts of the training set's customers,
+    each with its customer's batch cluster."""
+    import pandas as pd
+
+    assert spec.profile is not None
+    key = spec.profile.key_field
+    customers = pd.concat([f for f in splits.values() if len(f)], ignore_index=True)
+    clusters = dict(zip(customers[key], model.predict_frame(customers)["prediction"],
+                        strict=True))  # fmt: skip
+    con = feature_sql.connect()
+    feature_sql.register_delta(
+        con, "raw", lakehouse.table_uri(spec.topic), lakehouse.storage_options
+    )
+    con.register("customers", pd.DataFrame({key: list(clusters)}))
+    q = feature_sql.quote
+    time = q(spec.time_field)
+    frame = con.execute(
+        f"""SELECT * FROM (
+              SELECT r.{q(text_field)} AS text, r.{q(key)} AS _customer, r.{time}
+              FROM raw r JOIN customers c ON r.{q(key)} = c.{q(key)}
+              WHERE r.{q(text_field)} IS NOT NULL
+              ORDER BY r.{time} DESC LIMIT $limit)
+            ORDER BY {time}""",
+        {"limit": int(limit)},
+    ).df()
+    frame["cluster"] = frame.pop("_customer").map(clusters).astype("int64")
     return frame[["text", "cluster", spec.time_field]]
 
 

@@ -42,9 +42,12 @@ class Record:
 
 
 class LiveModel:
-    """What serving needs: the River model and the feature pipeline it was trained with."""
+    """What serving needs: the River model and the feature stage it was trained with (for
+    ecci, the customer profiles: the answer is the customer's segment after the event)."""
 
-    def __init__(self, spec: UseCaseSpec, model: Any, features: FeaturePipeline) -> None:
+    def __init__(self, spec: UseCaseSpec, model: Any, features: Any) -> None:
+        """`features`: the learner's feature stage (`FeaturePipeline`, or `ProfilePipeline`
+        when the spec clusters customers)."""
         self.use_case = spec.key
         self.task = spec.task
         self.model = model
@@ -99,12 +102,32 @@ class Step:
 
 
 def predicts_nearest_center(model: Any) -> bool:
-    """DBSTREAM predicts the nearest macro-cluster center (first one on ties, 0 without
+    """DBSTREAM and OnlineKMeans predict the nearest center (first one on ties, 0 without
     centers), measured with the same Euclidean distance Silhouette uses: one pass gives both
     the prediction and the metric's distances."""
     from river import cluster
 
-    return type(model) is cluster.DBSTREAM
+    from coelho_pipelines.incremental.online_kmeans import OnlineKMeans
+
+    return type(model) in (cluster.DBSTREAM, OnlineKMeans)
+
+
+def feature_pipeline(spec: UseCaseSpec) -> Any:
+    """The learner's feature stage: the customer's running profile when the spec clusters
+    customers (`spec.profile`), else the event's own features."""
+    if spec.profile is not None:
+        from coelho_pipelines.incremental.profiles import ProfilePipeline
+
+        return ProfilePipeline(spec)
+    return FeaturePipeline(spec)
+
+
+def cluster_counts(model: Any) -> tuple[int, int]:
+    """(clusters, micro-clusters) of a River clusterer: DBSTREAM's macro and micro clusters;
+    a centroid model's centers for both."""
+    centers = len(getattr(model, "centers", None) or {})
+    micro = getattr(model, "micro_clusters", None)
+    return centers, centers if micro is None else len(micro)
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -123,7 +146,7 @@ class Learner:
         drift_warmup_events: int = DEFAULT_WARMUP_EVENTS,
     ) -> None:
         self.spec = spec
-        self.bundle = bundle or LiveModel(spec, spec.river_model(), FeaturePipeline(spec))
+        self.bundle = bundle or LiveModel(spec, spec.river_model(), feature_pipeline(spec))
         self.progress = progress or Progress(
             metrics=MetricSet(spec),
             drift=DriftMonitor.for_spec(spec, drift_warmup_events),
@@ -204,8 +227,7 @@ class Learner:
 
     def _refresh_model_stats(self) -> None:
         if self.spec.task == "clustering":
-            model = self.bundle.model
-            self.progress.metrics.set_cluster_counts(model.n_clusters, len(model.micro_clusters))
+            self.progress.metrics.set_cluster_counts(*cluster_counts(self.bundle.model))
 
     def metric_values(self) -> dict[str, Any]:
         """Every metric, JSON-serialisable, as of the last event learned."""

@@ -163,7 +163,9 @@ def encoders_description(trained: TrainedModel, train_frame: pd.DataFrame) -> di
         onehot = columns.named_transformers_["categorical"]
         description["one_hot_categories"] = {
             name: [str(c) for c in cats]
-            for name, cats in zip(layout.categorical, onehot.categories_, strict=True)
+            for name, cats in zip(
+                layout.categorical, getattr(onehot, "categories_", []), strict=True
+            )
         }
         description["encoded_columns"] = [str(c) for c in columns.get_feature_names_out()]
     return description

@@ -273,6 +273,8 @@ def _kmeans_predictor(model: Any, reference: RowPredictor) -> RowPredictor | Non
             if transformer != "drop":
                 return None
             continue
+        if len(names) == 0:  # an empty group (e.g. no categoricals) adds no columns
+            continue
         if name == "numeric":
             block = _numeric_block(transformer, list(names), SimpleImputer, StandardScaler)
         elif name == "categorical":
@@ -483,7 +485,7 @@ def _seen_categories(model: Any) -> dict[str, list[str]]:
     layout: FeatureLayout = model.input_layout
     return {
         name: [str(c) for c in cats]
-        for name, cats in zip(layout.categorical, onehot.categories_, strict=False)
+        for name, cats in zip(layout.categorical, getattr(onehot, "categories_", []), strict=False)
     }
 
 

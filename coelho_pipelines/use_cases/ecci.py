@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from coelho_pipelines.schema import FieldSpec as F
 from coelho_pipelines.use_cases import model_factories as mf
 from coelho_pipelines.use_cases.eta import HOUSTON_LAT, HOUSTON_LON
-from coelho_pipelines.use_cases.spec import MetricRule, UseCaseSpec, field_feature, time_feature
+from coelho_pipelines.use_cases.spec import (
+    UTC_HOUR_SQL,
+    CustomerProfile,
+    Feature,
+    MetricRule,
+    UseCaseSpec,
+    field_feature,
+    time_feature,
+    utc_time,
+    walk_path,
+)
 
 EVENT_TYPES = ("page_view", "add_to_cart", "purchase", "search", "leave_review")
 PRODUCT_CATEGORIES = (
@@ -73,6 +85,103 @@ FEATURES = (
 )
 
 
+# --- the customer profile (what ecci's models cluster) -------------------------------------
+# Per-event values; a customer's profile is their decayed mean (spec.CustomerProfile). The
+# latent segment (`InteractionGenerator.segment_of`) is evaluation only, never a value here.
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _share(prefix: str, category: str, *path: str) -> Feature:
+    """1.0 when the field equals `category`, 0.0 for another value, missing when null: the
+    profile value is the customer's (decayed) share of `category` among observed values."""
+    column = path[0] + "".join(f".{part}" for part in path[1:])
+    sql = (
+        f"CASE WHEN {column} IS NULL THEN NULL WHEN {column} = {_sql_text(category)} "
+        "THEN 1.0 ELSE 0.0 END"
+    )
+
+    def extract(event: Mapping[str, Any]) -> float | None:
+        value = walk_path(event, path)
+        return None if value is None else float(value == category)
+
+    return Feature(f"{prefix}={category}", "numeric", sql, extract)
+
+
+def _log1p(name: str, column: str) -> Feature:
+    """ln(1 + value) of a non-negative numeric field (prices and durations are log-normal)."""
+
+    def extract(event: Mapping[str, Any]) -> float | None:
+        value = event.get(column)
+        return None if value is None else math.log1p(float(value))
+
+    return Feature(name, "numeric", f"ln(1 + {column})", extract)
+
+
+def _plain(name: str, column: str) -> Feature:
+    def extract(event: Mapping[str, Any]) -> float | None:
+        value = event.get(column)
+        return None if value is None else float(value)
+
+    return Feature(name, "numeric", f"CAST({column} AS DOUBLE)", extract)
+
+
+def _hour_wave(name: str, wave: Callable[[float], float], sql_wave: str) -> Feature:
+    """sin / cos of the UTC hour on the 24 h circle (23:00 is next to 00:00)."""
+    sql = f"{sql_wave}(2 * pi() * {UTC_HOUR_SQL.format(t='timestamp')} / 24)"
+    return Feature(
+        name, "numeric", sql, lambda e: wave(2 * math.pi * utc_time(e["timestamp"]).hour / 24)
+    )
+
+
+PROFILE = CustomerProfile(
+    key_field="customer_id",
+    max_customers=50_000,  # ~0.6 kB each in the pickled bundle
+    features=(
+        _log1p("log_price", "price"),
+        _log1p("log_time_on_page", "time_on_page_seconds"),
+        _plain("quantity", "quantity"),
+        _plain("session_event_sequence", "session_event_sequence"),
+        _hour_wave("hour_sin", math.sin, "sin"),
+        _hour_wave("hour_cos", math.cos, "cos"),
+        *(_share("event_type", v, "event_type") for v in EVENT_TYPES),
+        *(_share("device_type", v, "device_info", "device_type") for v in DEVICE_TYPES),
+        *(_share("referrer", v, "referrer_url") for v in REFERRERS),
+        *(_share("category", v, "product_category") for v in PRODUCT_CATEGORIES),
+    ),
+)
+
+
+def profile_online_kmeans() -> Any:
+    """ecci's served live model: sequential k-means (k=5) on the scaled customer profile."""
+    return mf.online_kmeans(n_clusters=5)
+
+
+def profile_river_kmeans() -> Any:
+    """River's online KMeans (k=5) on the scaled customer profile."""
+    return mf.river_kmeans(n_clusters=5)
+
+
+def profile_dbstream() -> Any:
+    """The original system's DBSTREAM (reference hyperparameters), on the customer profile."""
+    return mf.dbstream()
+
+
+# Candidate live models, best first (the online challenger mechanism runs them side by side).
+# Each clusters the customer profile the learner's feature stage produces (`PROFILE`).
+ECCI_CANDIDATES: tuple[Callable[[], Any], ...] = (
+    profile_online_kmeans,
+    profile_river_kmeans,
+    profile_dbstream,
+)
+
+# k is searched from 4 up: on customer profiles the silhouette alone prefers k=2 (which splits
+# cheap from expensive shoppers and nothing else), a segmentation nobody can act on.
+KMEANS_PARAMS = mf.KMEANS_DEFAULTS | {"k_min": 4}
+
+
 def _generator(seed: int = 42, **options: Any):  # noqa: ANN202
     from coelho_pipelines.generators.interactions import InteractionGenerator
 
@@ -93,17 +202,17 @@ SPEC = UseCaseSpec(
     features=FEATURES,
     never_features=("event_id", "customer_id", "session_id", "search_query", "segment"),
     generator=_generator,
-    river_model=mf.dbstream,
+    river_model=profile_online_kmeans,
     river_metrics=mf.clustering_metrics,
     # River's online Silhouette is a distance ratio (cohesion / second-closest centroid):
     # lower is better, unlike scikit-learn's batch silhouette.
     river_primary=MetricRule("Silhouette", "min"),
     batch_model=mf.kmeans,
-    batch_model_params=mf.KMEANS_DEFAULTS,
+    batch_model_params=KMEANS_PARAMS,
     batch_metrics=("silhouette", "calinski_harabasz", "davies_bouldin", "inertia", "n_clusters"),
     batch_primary=MetricRule("silhouette", "max"),
     plot_tabs=("clustering", "features", "target", "diagnostics", "text"),
-    river_model_name="DBSTREAM",
+    river_model_name="OnlineKMeans",
     batch_model_name="KMeans",
     extras={"segments": SEGMENTS, "text_field": "search_query"},
     # DBSTREAM re-clusters within a few hundred events, so a drift raises the distance to the
@@ -111,4 +220,5 @@ SPEC = UseCaseSpec(
     # a few hundred events. Hence a small tolerance that must be exceeded for long.
     drift_tolerance=0.1,
     drift_persistence=2000,
+    profile=PROFILE,
 )

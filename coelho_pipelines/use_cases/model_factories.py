@@ -49,7 +49,7 @@ def arf_regressor(seed: int = 42) -> Any:
 
 
 def dbstream() -> Any:
-    """DBSTREAM with the reference's hyperparameters (the ecci incremental model)."""
+    """DBSTREAM with the reference's hyperparameters (the original ecci incremental model)."""
     from river import cluster
 
     return cluster.DBSTREAM(
@@ -59,6 +59,20 @@ def dbstream() -> Any:
         intersection_factor=0.5,
         minimum_weight=1.0,
     )
+
+
+def online_kmeans(n_clusters: int = 5, seed: int = 42) -> Any:
+    """Sequential k-means seeded by k-means++ on a warm-up buffer (incremental/online_kmeans)."""
+    from coelho_pipelines.incremental.online_kmeans import OnlineKMeans
+
+    return OnlineKMeans(n_clusters=n_clusters, warmup=200, min_rate=0.005, seed=seed)
+
+
+def river_kmeans(n_clusters: int = 5, seed: int = 42) -> Any:
+    """River's online KMeans (random start, each point moves its centre 5% of the way)."""
+    from river import cluster
+
+    return cluster.KMeans(n_clusters=n_clusters, halflife=0.05, sigma=1.0, seed=seed)
 
 
 def classification_metrics() -> dict[str, Any]:

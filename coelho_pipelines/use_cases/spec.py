@@ -37,7 +37,8 @@ class Feature:
     extract: Callable[[Mapping[str, Any]], Any]
 
 
-def _walk(event: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+def walk_path(event: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at a (nested) field path of an event; None when any step is missing."""
     value: Any = event
     for part in path:
         if value is None:
@@ -50,10 +51,10 @@ def field_feature(name: str, kind: FeatureKind, *path: str) -> Feature:
     """A feature read straight from a (possibly nested) event field."""
     path = path or (name,)
     sql = path[0] + "".join(f".{part}" for part in path[1:])
-    return Feature(name, kind, sql, lambda event: _walk(event, path))
+    return Feature(name, kind, sql, lambda event: walk_path(event, path))
 
 
-def _utc_time(value: Any) -> datetime:
+def utc_time(value: Any) -> datetime:
     """An event time as an aware UTC datetime (naive values are taken as UTC)."""
     parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
@@ -73,9 +74,37 @@ def time_feature(name: str, part: Literal["hour", "dayofweek"], time_field: str)
     """Hour of day (0-23) or ISO day of week (0=Monday) of the event time, in UTC."""
     if part == "hour":
         sql = UTC_HOUR_SQL.format(t=time_field)
-        return Feature(name, "numeric", sql, lambda e: _utc_time(e[time_field]).hour)
+        return Feature(name, "numeric", sql, lambda e: utc_time(e[time_field]).hour)
     sql = UTC_WEEKDAY_SQL.format(t=time_field)
-    return Feature(name, "numeric", sql, lambda e: _utc_time(e[time_field]).weekday())
+    return Feature(name, "numeric", sql, lambda e: utc_time(e[time_field]).weekday())
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    """A running per-customer profile: the unit a clustering use case clusters.
+
+    Each `Feature` here is a per-event value (`sql` over a raw row, `extract` over a decoded
+    event; NULL / None when the event does not observe it). A customer's profile value is the
+    exponentially decayed mean of the observed values over the customer's events, newest
+    weighing most: the k-th newest event weighs `decay ** k`, so each new event of the
+    customer multiplies every earlier weight by `decay`. The learner keeps it incrementally
+    (`incremental/profiles.py`); the batch side computes the same values in DuckDB SQL
+    (`batch/profiles.py`). A value no event observed is missing (None / NULL).
+    """
+
+    key_field: str
+    features: tuple[Feature, ...]
+    half_life_events: float = 50.0
+    min_events: int = 3  # batch training and quality figures use customers with this many
+    max_customers: int = 100_000  # the learner evicts the least recently seen beyond this
+
+    @property
+    def decay(self) -> float:
+        return 0.5 ** (1.0 / self.half_life_events)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
 
 
 @dataclass(frozen=True)
@@ -131,6 +160,8 @@ class UseCaseSpec:
     # must last before it is a drift.
     drift_tolerance: float = 0.5
     drift_persistence: int = 100
+    # Clustering of customers: models see the customer's running profile, not the event.
+    profile: CustomerProfile | None = None
 
     @property
     def asset_prefix(self) -> str:
@@ -143,6 +174,12 @@ class UseCaseSpec:
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def model_features(self) -> tuple[Feature, ...]:
+        """What the models consume: the profile's values when the spec has a profile (all
+        numeric), else the event features."""
+        return self.profile.features if self.profile is not None else self.features
 
     @property
     def categorical_features(self) -> list[str]:

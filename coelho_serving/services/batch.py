@@ -149,8 +149,7 @@ class BatchService:
         model = entry.model
 
         def score(events: Sequence[dict[str, Any]]) -> list[Any]:
-            rows = [spec.extract_features(event) for event in events]
-            return self._predictor(model)(rows)
+            return self._predictor(model)(self._model_rows(spec, list(events)))
 
         key = (spec.key, label, run_id or entry.version)
         try:
@@ -161,6 +160,17 @@ class BatchService:
         telemetry.API_PREDICTIONS.labels(spec.key, label).inc()
         version = entry.version if run_id is None else run_id
         return schemas.prediction_body(spec, output, "mlflow", version)
+
+    def _model_rows(self, spec: UseCaseSpec, events: list[dict[str, Any]]) -> list[Any]:
+        """The model inputs of events: their features, or (a use case that clusters
+        customers) each customer's profile from the raw table plus the event."""
+        if spec.profile is None:
+            return [spec.extract_features(event) for event in events]
+        from coelho_pipelines.batch.profiles import serving_rows
+        from coelho_pipelines.settings import table_uri
+
+        raw_uri = table_uri(self.services.config.settings.lakehouse_uri, spec.topic)
+        return serving_rows(spec, events, raw_uri, storage_options_from_env())
 
     async def run_metrics(self, spec: UseCaseSpec, run_id: str) -> dict[str, Any]:
         run = await self.services.mlflow_call(self._run, spec, run_id)

@@ -61,6 +61,23 @@ def _test_split(spec: Any, lakehouse: Any, version: int) -> Any:
     return ts.read_splits(uri, version, time_field=spec.time_field)["test"]
 
 
+def _python_profiles(spec: Any, events: list[dict], last_events: list[dict]) -> Any:
+    """The profiles of the customers of `last_events` after all `events`, through the
+    learner's python profile store (the other engine of the SQL profiles)."""
+    from coelho_pipelines.incremental.profiles import ProfileStore
+    from coelho_pipelines.models.encoding import FeatureLayout
+
+    store = ProfileStore(spec.profile)
+    for event in events:
+        store.update(
+            event[spec.profile.key_field], [f.extract(event) for f in spec.profile.features]
+        )
+    names = spec.profile.feature_names
+    rows = [dict(zip(names, store.get(e[spec.profile.key_field]).values(), strict=True))
+            for e in last_events]  # fmt: skip
+    return FeatureLayout.of(spec.model_features).frame_from_rows(rows)
+
+
 def _beats_chance(score: Any, truth: np.ndarray, predicted: np.ndarray) -> bool:
     """The score is above every one of 20 label permutations (chance level)."""
     rng = np.random.default_rng(0)
@@ -106,8 +123,10 @@ def test_whole_batch_graph_in_one_materialize(
     else:
         assert evaluation["silhouette"] > 0
         model = registry.load_model(mlflow_resource.tracking_uri, model_md["model_uri"])
-        segment = {e[spec.id_field]: generator.segment_of(e["customer_id"]) for e in events}
-        truth = test[spec.id_field].map(segment).to_numpy()
+        # Rows are customers (their profiles): the truth is each customer's latent segment.
+        assert test[spec.profile.key_field].is_unique
+        assert (test["n_events"] >= spec.profile.min_events).all()
+        truth = test[spec.profile.key_field].map(generator.segment_of).to_numpy()
         predicted = model.predict_frame(test)["prediction"].to_numpy()
         assert _beats_chance(adjusted_rand_score, truth, predicted)
         assert _beats_chance(normalized_mutual_info_score, truth, predicted)
@@ -157,7 +176,10 @@ def test_registry_served_model_predicts_like_the_in_memory_model(
 
     con.register("features", feature_sql.compute_features(spec, con, date(2026, 1, 1),
                                                           date(2026, 1, 31)))  # fmt: skip
-    table = ts.select_training_set(spec, con, ts.Selection())
+    if spec.profile is not None:  # ecci: rows are customers, profiled from the raw events
+        table = ts.select_customer_training_set(spec, con, ts.Selection())
+    else:
+        table = ts.select_training_set(spec, con, ts.Selection())
     splits = {s: table.filter(pc.equal(table["split"], s)).to_pandas() for s in ts.SPLITS}
     params = SMALL_KMEANS if spec.task == "clustering" else SMALL_CATBOOST
     logged = train_and_log(spec, splits, params, mlflow_resource, None, 0)
@@ -167,17 +189,25 @@ def test_registry_served_model_predicts_like_the_in_memory_model(
 
     champion = registry.load_champion(mlflow_resource.tracking_uri, spec)
     assert champion is not None and champion.run_id == logged.run_id
-    by_id = {event[spec.id_field]: event for event in events}
-    test_events = [by_id[i] for i in splits["test"][spec.id_field]]
-    served = registry.predict_frame(champion.model, spec, test_events)  # python extract path
     in_memory = logged.model.predict_frame(splits["test"])  # SQL feature path
+    if spec.profile is not None:  # the python profile path: each customer's last event
+        last = {event[spec.profile.key_field]: event for event in events}
+        test_events = [last[c] for c in splits["test"][spec.profile.key_field]]
+        served = champion.model.predict_frame(_python_profiles(spec, events, test_events))
+    else:
+        by_id = {event[spec.id_field]: event for event in events}
+        test_events = [by_id[i] for i in splits["test"][spec.id_field]]
+        served = registry.predict_frame(champion.model, spec, test_events)  # python extract
     np.testing.assert_array_equal(served["prediction"], in_memory["prediction"])
     if spec.task == "classification":
         np.testing.assert_allclose(served["probability"], in_memory["probability"], rtol=1e-12)
     import mlflow
 
     pyfunc = mlflow.pyfunc.load_model(champion.model_uri)  # the generic MLflow way
-    through_pyfunc = pyfunc.predict(registry.feature_frame(spec, test_events))
+    if spec.profile is not None:
+        through_pyfunc = pyfunc.predict(_python_profiles(spec, events, test_events))
+    else:
+        through_pyfunc = pyfunc.predict(registry.feature_frame(spec, test_events))
     np.testing.assert_array_equal(through_pyfunc["prediction"], in_memory["prediction"])
     by_run = registry.load_run_model(mlflow_resource.tracking_uri, logged.run_id)
     np.testing.assert_array_equal(
@@ -186,7 +216,7 @@ def test_registry_served_model_predicts_like_the_in_memory_model(
     # Leakage guard on what was actually trained: no id, label or generating factor.
     trained_on = set(mlflow_resource.client().get_run(logged.run_id).data.params["features"]
                      .split(","))  # fmt: skip
-    assert trained_on == set(spec.feature_names)
+    assert trained_on == {f.name for f in spec.model_features}
     assert not trained_on & {*spec.never_features, spec.id_field, spec.key_field}
     assert get_spec_key(spec) == key
 

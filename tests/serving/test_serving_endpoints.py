@@ -157,6 +157,37 @@ def test_learner_state_of_a_use_case_never_learned_is_404(stack: Any, client: An
             redis.restore(name, 0, blob, replace=True)
 
 
+def test_ecci_batch_answer_is_the_customers_segment_after_the_event(
+    stack: Any, client: Any, trained: Any
+) -> None:
+    """The batch champion scores the customer's profile: the history in the raw table (the
+    ingested events, computed here by the learner's python profile store) plus this event."""
+    from coelho_pipelines.batch import registry
+    from coelho_pipelines.incremental.profiles import ProfileStore
+    from coelho_pipelines.models.encoding import FeatureLayout
+
+    spec = get_spec("ecci")
+    events = trained.events["ecci"]
+    store = ProfileStore(spec.profile)
+    for event in events:
+        store.update(event["customer_id"], [f.extract(event) for f in spec.profile.features])
+    champion = registry.load_champion(stack.mlflow_uri, spec)
+    layout = FeatureLayout.of(spec.model_features)
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event["customer_id"]] = counts.get(event["customer_id"], 0) + 1
+    regulars = [c for c, n in sorted(counts.items()) if n >= 3][:5]
+    assert regulars
+    for customer in regulars:
+        event = {**events[-1], "event_id": f"new-{customer}", "customer_id": customer}
+        expected = store.peek(customer, [f.extract(event) for f in spec.profile.features])
+        row = dict(zip(spec.profile.feature_names, expected.values(), strict=True))
+        want = int(champion.model.predict_frame(layout.frame_from_rows([row]))["prediction"][0])
+        answer = client.post("/api/v1/batch/ecci/predict", json=event)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["cluster"] == want, customer
+
+
 # -- predictions: bad inputs ------------------------------------------------------------------
 
 

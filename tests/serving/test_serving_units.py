@@ -134,7 +134,11 @@ def test_request_fields_are_what_the_features_read() -> None:
     assert "simulated_actual_travel_time_seconds" not in eta
     ecci = {f.name for f in schemas.request_fields(get_spec("ecci"))}
     assert {"price", "device_info", "referrer_url", "timestamp"} <= ecci
-    assert not ecci & {"customer_id", "search_query", "location"}
+    assert not ecci & {"search_query", "location", "segment"}
+    # ecci answers the customer's segment: the customer is required, the event id optional
+    assert {"customer_id", "event_id"} <= ecci
+    fields = {f.name: f for f in schemas.request_fields(get_spec("ecci"))}
+    assert not fields["customer_id"].nullable and fields["event_id"].nullable
 
 
 @pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
