@@ -117,6 +117,7 @@ class Step:
     drift: Drift | None = None
     error: str | None = None
     promotion: Promotion | None = None  # the served candidate changed after this event
+    decision: Any = None  # classification: the served label (its threshold's decision)
 
 
 def predicts_nearest_center(model: Any) -> bool:
@@ -171,6 +172,7 @@ class Learner:
         candidates = self.challengers.candidates
         self._nearest = {name: predicts_nearest_center(c.model) for name, c in candidates.items()}
         self._board = self.challengers.leaderboard
+        self._decision: Any = None
         self._sync_served()
         self._step = {
             "classification": self._classify,
@@ -247,7 +249,7 @@ class Learner:
             promotion = self._board.observe(progress.events_learned, self.challengers.values())
             if promotion is not None:
                 self._sync_served()
-        return Step(event, prediction, drift, promotion=promotion)
+        return Step(event, prediction, drift, promotion=promotion, decision=self._decision)
 
     def learn_many(self, records: Iterable[Record]) -> list[Step]:
         return [self.learn(r) for r in records]
@@ -258,9 +260,13 @@ class Learner:
             self.progress.metrics.set_cluster_counts(model.n_clusters, len(model.micro_clusters))
 
     def metric_values(self) -> dict[str, Any]:
-        """Every metric, JSON-serialisable, as of the last event learned."""
+        """Every metric of the served candidate, JSON-serialisable, as of the last event
+        learned, and (classifiers) the decision threshold its label metrics use."""
         self._refresh_model_stats()
-        return self.progress.metrics.values()
+        values = self.progress.metrics.values()
+        if self.bundle.decision_threshold is not None:
+            values["decision_threshold"] = self.bundle.decision_threshold
+        return values
 
     def metric_scalars(self) -> dict[str, float]:
         """Finite scalar metrics of the served candidate (MLflow, Prometheus, asset metadata),
@@ -302,6 +308,7 @@ class Learner:
         threshold = self.challengers.served.threshold
         if threshold is not None:
             self.bundle.decision_threshold = threshold.value
+        self._decision = served_label
         if not served_proba:
             return served_proba, None
         return served_proba, float(served_label != y)

@@ -82,7 +82,11 @@ def test_prequential_metrics_equal_river_progressive_val_score(spec, options) ->
         fresh = {name: spec.river_metrics()[name] for name in comparable}
         expected = _progressive(spec, events, fresh, candidate.factory)
         assert {name: mine[name] for name in expected} == expected, candidate.name
-    assert learner.metric_values() == learner.challengers.served.metrics.values()
+    served = learner.challengers.served
+    assert learner.metric_values() == {
+        **served.metrics.values(),
+        **({} if served.threshold is None else {"decision_threshold": served.threshold.value}),
+    }
     if spec.task == "classification":  # the threshold moved off argmax, so this tests it
         assert {c.threshold.value for c in learner.challengers.candidates.values()} != {0.5}
 
