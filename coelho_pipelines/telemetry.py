@@ -76,6 +76,24 @@ LEARNER_ERRORS = Counter("coelho_learner_errors", "Learner errors by kind", ["us
 LEARNER_BAD_EVENTS = Counter("coelho_learner_bad_events", "Events skipped as invalid", ["use_case"])
 LEARNER_DRIFTS = Counter("coelho_learner_drifts", "Drifts detected", ["use_case"])
 LEARNER_RUNNING = Gauge("coelho_learner_running", "1 while a learner runs", ["use_case"])
+LEARNER_PROMOTIONS = Counter(
+    "coelho_learner_promotions",
+    "Switches of the served online candidate, by the candidate promoted",
+    ["use_case", "candidate"],
+)
+LEARNER_SERVED_CANDIDATE = Gauge(
+    "coelho_learner_served_candidate",
+    "1 for the served online candidate",
+    ["use_case", "candidate"],
+)
+LEARNER_CANDIDATE_METRIC = Gauge(
+    "coelho_learner_candidate_metric",
+    "Leaderboard metric of each online candidate",
+    ["use_case", "candidate", "metric"],
+)
+LEARNER_DECISION_THRESHOLD = Gauge(
+    "coelho_learner_decision_threshold", "Decision threshold of the served classifier", ["use_case"]
+)
 
 # API
 API_REQUESTS = Counter("coelho_api_requests", "HTTP requests", ["route", "method", "status"])

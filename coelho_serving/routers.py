@@ -128,6 +128,15 @@ def incremental_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
     ) -> dict[str, Any]:
         return await services.incremental.metrics(spec, history=history)
 
+    @router.get(
+        "/leaderboard",
+        summary=f"{uc}: online candidates, the served one and its promotions",
+        response_model=schemas.Leaderboard,
+        responses=_errors(404),
+    )
+    async def leaderboard(services: ServicesDep) -> dict[str, Any]:
+        return await services.incremental.leaderboard(spec)
+
     @router.get("/sample", summary=f"{uc}: a random recent event", responses=_errors(404))
     async def sample(services: ServicesDep) -> dict[str, Any]:
         return await services.incremental.sample(spec)

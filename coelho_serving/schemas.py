@@ -152,6 +152,14 @@ def _build_response_model(spec: UseCaseSpec) -> type[BaseModel]:
         fields: dict[str, Any] = {
             key: (float, Field(ge=0.0, le=1.0, description="probability of the positive class")),
             "prediction": (int, Field(description="the predicted class (0 or 1)")),
+            "decision_threshold": (
+                float | None,
+                Field(
+                    None,
+                    description="live model: the probability threshold in force for "
+                    "`prediction`, chosen online from past events (absent for batch models)",
+                ),
+            ),
         }
     elif spec.task == "regression":
         fields = {key: (float, Field(description="the predicted value"))}
@@ -175,6 +183,44 @@ def prediction_body(
     else:
         body[key] = int(output)
     return body
+
+
+class LeaderboardMetric(BaseModel):
+    name: str
+    direction: Literal["max", "min"]
+
+
+class LeaderboardCandidate(BaseModel):
+    name: str
+    rank: int = Field(description="1 = best on the leaderboard metric")
+    value: float | None = Field(description="the leaderboard metric (null: not yet defined)")
+    served: bool
+
+
+class LeaderboardPromotion(BaseModel):
+    events_learned: int
+    previous: str
+    served: str
+    metric: str
+    values: dict[str, float | None]
+    led_since: int = Field(description="events learned when the sustained lead began")
+    at: str
+
+
+class Leaderboard(BaseModel):
+    """The online candidates of a use case's learner, ranked, and the served one's history."""
+
+    use_case: str
+    events_learned: int
+    metric: LeaderboardMetric
+    served: str = Field(description="the candidate whose model the live predictions use")
+    challenger: str | None = Field(None, description="a challenger leading by the margin")
+    challenger_since: int | None = None
+    checked_at: int
+    decision_threshold: float | None = None
+    candidates: list[LeaderboardCandidate]
+    promotions: list[LeaderboardPromotion] = Field(description="switches, oldest first")
+    policy: dict[str, float]
 
 
 class SqlQuery(BaseModel):

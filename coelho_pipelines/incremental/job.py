@@ -102,7 +102,9 @@ def serve_learner_metrics() -> None:
             pass  # already served by an earlier run in this process, or taken
 
 
-def _materialization(spec: UseCaseSpec, info: Any, metrics: dict[str, float], run_id: str):  # noqa: ANN202
+def _materialization(  # noqa: ANN202
+    spec: UseCaseSpec, info: Any, metrics: dict[str, float], run_id: str, learner: Any = None
+):
     metadata: dict[str, Any] = {
         "events_learned": info.events_learned,
         "mlflow_run_id": run_id,
@@ -110,6 +112,11 @@ def _materialization(spec: UseCaseSpec, info: Any, metrics: dict[str, float], ru
         "offsets": dg.MetadataValue.json({str(p): o for p, o in info.offsets.items()}),
     }
     metadata.update({name: float(value) for name, value in metrics.items()})
+    if learner is not None:  # the online candidates (see incremental.promotions)
+        from coelho_pipelines.incremental.promotions import leaderboard_payload
+
+        metadata["served_candidate"] = learner.leaderboard.served
+        metadata["leaderboard"] = dg.MetadataValue.json(leaderboard_payload(learner))
     return dg.AssetMaterialization(
         asset_key=incremental_model_key(spec),
         description=f"snapshot at {info.events_learned} events",
@@ -139,7 +146,7 @@ def build_learner_op(spec: UseCaseSpec) -> dg.OpDefinition:
         emit: list[Callable[[Any], None]] = []
 
         def on_snapshot(info: Any, metrics: dict[str, float]) -> None:
-            emit[0](_materialization(spec, info, metrics, run.mlflow_run_id or ""))
+            emit[0](_materialization(spec, info, metrics, run.mlflow_run_id or "", run.learner))
 
         def learn(to_op: Callable[[Any], None]) -> Any:
             emit.append(to_op)

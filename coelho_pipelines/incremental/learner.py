@@ -3,8 +3,14 @@
 Independent of Kafka, Redis and MLflow (they live in `consumer`, `live_store`, `snapshot`,
 `runner`), so it can be tested against `river.evaluate.progressive_val_score` and
 benchmarked against a bare River loop. Its whole state is two picklable parts:
-- `LiveModel`, the bundle serving needs: River model + feature pipeline;
-- `Progress`, everything else: metrics, drift detector, cluster analytics, offsets, counters.
+- `LiveModel`, the bundle serving needs: the served River model + feature pipeline (+ its
+  decision threshold);
+- `Progress`, everything else: metrics, drift detector, cluster analytics, offsets, counters,
+  and every online candidate (`challengers`) with the leaderboard.
+
+Every candidate of the spec (`river_candidates`) predicts, is scored and learns on each event
+(the features are computed once); `progress.metrics` is the served candidate's. A classifier's
+label is its online threshold's decision (`threshold`), chosen from past events only.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from coelho_pipelines.incremental.challengers import CandidateState, Challengers
 from coelho_pipelines.incremental.drift import DEFAULT_WARMUP_EVENTS, Drift, DriftMonitor
 from coelho_pipelines.incremental.features import FeaturePipeline
 from coelho_pipelines.incremental.forest_vote import ForestVote
+from coelho_pipelines.incremental.leaderboard import Promotion
 from coelho_pipelines.incremental.metrics import (
     ClusterAnalytics,
     DistanceSilhouette,
@@ -53,20 +61,31 @@ class LiveModel:
         self.model = model
         self.features = features
         self.events_learned = 0
+        self.candidate = spec.river_model_name  # which of the spec's candidates `model` is
+        self.decision_threshold: float | None = None  # classifiers: None means argmax
 
     def predict(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The API response fields for one event (without learning from it).
 
-        tfd {fraud_probability, prediction}, eta {estimated_travel_time_seconds},
-        ecci {cluster}; a model that has learned nothing yet predicts the neutral value.
+        tfd {fraud_probability, prediction, decision_threshold}, eta
+        {estimated_travel_time_seconds}, ecci {cluster}; a model that has learned nothing yet
+        predicts the neutral value. A classifier's prediction is its probability against the
+        learner's online threshold (argmax for bundles from before thresholds).
         """
         x = self.features.transform(event)
         if self.task == "classification":
             proba = self.model.predict_proba_one(x)
-            label = argmax(proba)
+            probability = float(proba.get(1, 0.0))
+            threshold = getattr(self, "decision_threshold", None)
+            if threshold is None:
+                label = argmax(proba)
+                prediction = int(label) if label is not None else 0
+            else:
+                prediction = int(bool(proba) and probability >= threshold)
             return {
-                "fraud_probability": float(proba.get(1, 0.0)),
-                "prediction": int(label) if label is not None else 0,
+                "fraud_probability": probability,
+                "prediction": prediction,
+                "decision_threshold": threshold,
             }
         if self.task == "regression":
             # A travel time is never negative (young linear leaves can extrapolate below 0).
@@ -89,6 +108,7 @@ class Progress:
     model_version: int = 0  # last live-model version published to Redis
     last_event_time: str | None = None
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_SAMPLES))
+    challengers: Challengers | None = None  # every candidate + the leaderboard
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +119,8 @@ class Step:
     prediction: Any = None
     drift: Drift | None = None
     error: str | None = None
+    promotion: Promotion | None = None  # the served candidate changed after this event
+    decision: Any = None  # classification: the served label (its threshold's decision)
 
 
 def predicts_nearest_center(model: Any) -> bool:
@@ -144,6 +166,7 @@ class Learner:
         bundle: LiveModel | None = None,
         progress: Progress | None = None,
         drift_warmup_events: int = DEFAULT_WARMUP_EVENTS,
+        threshold_every: int | None = None,
     ) -> None:
         self.spec = spec
         self.bundle = bundle or LiveModel(spec, spec.river_model(), feature_pipeline(spec))
@@ -154,11 +177,26 @@ class Learner:
             if spec.task == "clustering"
             else None,
         )
+        if getattr(self.progress, "challengers", None) is None:  # new, or an older snapshot
+            self.progress.challengers = Challengers.fresh(
+                spec, self.bundle.model, self.progress.metrics, threshold_every
+            )
+            self.bundle.candidate = self.progress.challengers.leaderboard.served
+        else:
+            self.progress.challengers.attach(self.bundle.model)
+        self.challengers: Challengers = self.progress.challengers
         self._validator = EventValidator(spec)  # the ingestion's rules, compiled
         self._time_field = spec.time_field
-        self._nearest_center_model = predicts_nearest_center(self.bundle.model)
-        if spec.task == "classification":
-            self._predict_proba = ForestVote.for_model(self.bundle.model)
+        # The cheapest exact predict function of each candidate (see forest_vote.py).
+        self._predictors = {
+            name: ForestVote.for_model(c.model) if spec.task == "classification" else None
+            for name, c in self.challengers.candidates.items()
+        }
+        candidates = self.challengers.candidates
+        self._nearest = {name: predicts_nearest_center(c.model) for name, c in candidates.items()}
+        self._board = self.challengers.leaderboard
+        self._decision: Any = None
+        self._sync_served()
         self._step = {
             "classification": self._classify,
             "regression": self._regress,
@@ -168,6 +206,20 @@ class Learner:
     @property
     def model(self) -> Any:
         return self.bundle.model
+
+    @property
+    def leaderboard(self) -> Any:
+        """The `Leaderboard` of the online candidates."""
+        return self._board
+
+    def _sync_served(self) -> None:
+        """Point the bundle and the served metrics at the leaderboard's served candidate."""
+        served = self.challengers.served
+        self.bundle.model = served.model
+        self.bundle.candidate = served.name
+        self.progress.metrics = served.metrics
+        tuner = served.threshold
+        self.bundle.decision_threshold = None if tuner is None else tuner.value
 
     @property
     def events_learned(self) -> int:
@@ -220,7 +272,12 @@ class Learner:
             drift = progress.drift.update(
                 error, progress.events_learned, t.isoformat() + "Z", group
             )
-        return Step(event, prediction, drift)
+        promotion = None
+        if self._board.due(progress.events_learned):
+            promotion = self._board.observe(progress.events_learned, self.challengers.values())
+            if promotion is not None:
+                self._sync_served()
+        return Step(event, prediction, drift, promotion=promotion, decision=self._decision)
 
     def learn_many(self, records: Iterable[Record]) -> list[Step]:
         return [self.learn(r) for r in records]
@@ -230,14 +287,33 @@ class Learner:
             self.progress.metrics.set_cluster_counts(*cluster_counts(self.bundle.model))
 
     def metric_values(self) -> dict[str, Any]:
-        """Every metric, JSON-serialisable, as of the last event learned."""
+        """Every metric of the served candidate, JSON-serialisable, as of the last event
+        learned, and (classifiers) the decision threshold its label metrics use."""
         self._refresh_model_stats()
-        return self.progress.metrics.values()
+        values = self.progress.metrics.values()
+        if self.bundle.decision_threshold is not None:
+            values["decision_threshold"] = self.bundle.decision_threshold
+        return values
 
     def metric_scalars(self) -> dict[str, float]:
-        """Finite scalar metrics (MLflow, Prometheus, asset metadata)."""
+        """Finite scalar metrics of the served candidate (MLflow, Prometheus, asset metadata),
+        its decision threshold, and each candidate's leaderboard metric as
+        `candidate.<name>.<metric>`."""
         self._refresh_model_stats()
-        return self.progress.metrics.scalars()
+        out = self.progress.metrics.scalars()
+        if self.bundle.decision_threshold is not None:
+            out["decision_threshold"] = float(self.bundle.decision_threshold)
+        out.update(self.candidate_scalars())
+        return out
+
+    def candidate_scalars(self) -> dict[str, float]:
+        """`candidate.<name>.<leaderboard metric>` of every candidate with a value."""
+        metric = self._board.rule.name
+        return {
+            f"candidate.{name}.{metric}": value
+            for name, value in self.challengers.values().items()
+            if value is not None
+        }
 
     def _advance(self, record: Record) -> None:
         if record.offset >= 0:
@@ -246,35 +322,66 @@ class Learner:
     def _classify(self, event: dict[str, Any], t: datetime) -> tuple[Any, float | None]:
         x = self.bundle.features.learn_transform(event)
         y = event[self.spec.label_field]
-        model = self.bundle.model
-        proba = self._predict_proba(x)  # River's vote, exactly (see forest_vote.py)
-        self.progress.metrics.update_classification(y, proba, t)
-        model.learn_one(x, y)
-        if not proba:
-            return proba, None
-        return proba, float(argmax(proba) != y)
+        served = self._board.served
+        served_proba: dict = {}
+        served_label = None
+        for name, candidate in self.challengers.candidates.items():
+            proba = self._predictors[name](x)  # River's vote, exactly (see forest_vote.py)
+            label = self._decide(candidate, proba, y)
+            candidate.metrics.update_classification(y, proba, t, label)
+            candidate.model.learn_one(x, y)
+            if name == served:
+                served_proba, served_label = proba, label
+        threshold = self.challengers.served.threshold
+        if threshold is not None:
+            self.bundle.decision_threshold = threshold.value
+        self._decision = served_label
+        if not served_proba:
+            return served_proba, None
+        return served_proba, float(served_label != y)
+
+    @staticmethod
+    def _decide(candidate: CandidateState, proba: dict, y: Any) -> Any:
+        """The label of one scored event: the candidate's threshold in force (chosen from
+        earlier events only), then the event is recorded for later thresholds."""
+        tuner = candidate.threshold
+        if not proba or tuner is None:
+            return argmax(proba)
+        probability = float(proba.get(1, 0.0))
+        label = tuner.decide(probability)
+        tuner.record(probability, y == 1)
+        return label
 
     def _regress(self, event: dict[str, Any], t: datetime) -> tuple[Any, float | None]:
         x = self.bundle.features.learn_transform(event)
         y = event[self.spec.label_field]
-        model = self.bundle.model
-        y_pred = model.predict_one(x)
-        self.progress.metrics.update_regression(y, y_pred, t)
-        model.learn_one(x, y)
-        return y_pred, None if y_pred is None else abs(y - y_pred)
+        served = self._board.served
+        served_pred = None
+        for name, candidate in self.challengers.candidates.items():
+            y_pred = candidate.model.predict_one(x)
+            candidate.metrics.update_regression(y, y_pred, t)
+            candidate.model.learn_one(x, y)
+            if name == served:
+                served_pred = y_pred
+        return served_pred, None if served_pred is None else abs(y - served_pred)
 
     def _cluster(self, event: dict[str, Any], t: datetime) -> tuple[Any, float | None]:
         raw: dict[str, Any] = {}
         x = self.bundle.features.learn_transform(event, raw)
-        model = self.bundle.model
-        if self._nearest_center_model:
-            cluster, distances = DistanceSilhouette.predict_nearest(x, model.centers)
-        else:
-            cluster = model.predict_one(x)
-            distances = DistanceSilhouette.distances(x, cluster, model.centers)
+        served = self._board.served
+        served_cluster, served_distances = None, None
+        for name, candidate in self.challengers.candidates.items():
+            model = candidate.model
+            if self._nearest[name]:
+                cluster, distances = DistanceSilhouette.predict_nearest(x, model.centers)
+            else:
+                cluster = model.predict_one(x)
+                distances = DistanceSilhouette.distances(x, cluster, model.centers)
+            candidate.metrics.update_clustering(distances, t)
+            model.learn_one(x)
+            if name == served:
+                served_cluster, served_distances = cluster, distances
         progress = self.progress
-        progress.metrics.update_clustering(distances, t)
         if progress.analytics is not None:
-            progress.analytics.update(cluster, raw)
-        model.learn_one(x)
-        return cluster, None if distances is None else distances[0]
+            progress.analytics.update(served_cluster, raw)
+        return served_cluster, None if served_distances is None else served_distances[0]

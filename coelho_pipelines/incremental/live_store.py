@@ -15,6 +15,8 @@ Keys, under `coelho:<uc>:` (`namespace` defaults to `coelho`):
 - `drifts` (list): JSON drift records, oldest first (last 1000), each with an increasing `id`.
 - `drift_seq` (string, int): the last drift id.
 - `samples` (list): JSON of recent valid events, newest first (at most 100), for /sample.
+- `leaderboard` (string): JSON of the online candidates' leaderboard (`Leaderboard.to_dict`:
+  metric, served candidate, candidates with rank and value, promotions oldest first).
 
 Readers never unpickle an unsigned or tampered model: `load_live_model` raises SignatureError.
 No Dagster import here (the API imports this module).
@@ -91,6 +93,10 @@ class Keys:
     def samples(self) -> str:
         return self._key("samples")
 
+    @property
+    def leaderboard(self) -> str:
+        return self._key("leaderboard")
+
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -124,10 +130,14 @@ def write_metrics(
     metrics: dict[str, Any],
     clusters: dict[str, Any] | None = None,
     samples: list[dict[str, Any]] | None = None,
+    leaderboard: dict[str, Any] | None = None,
 ) -> None:
-    """Current metric values (and cluster analytics, recent events) in one round trip."""
+    """Current metric values (and cluster analytics, recent events, the leaderboard) in one
+    round trip."""
     pipe = client.pipeline(transaction=True)
     pipe.set(keys.metrics, json.dumps(metrics, default=str))
+    if leaderboard is not None:
+        pipe.set(keys.leaderboard, json.dumps(leaderboard, default=str))
     if clusters is not None:
         pipe.set(keys.clusters, json.dumps(clusters, default=str))
     if samples:
@@ -169,6 +179,11 @@ def read_metrics(client: Any, use_case: str, namespace: str = NAMESPACE) -> dict
 def read_clusters(client: Any, use_case: str, namespace: str = NAMESPACE) -> dict | None:
     """Cluster analytics of a clustering use case, or None."""
     return _read_json(client, Keys(use_case, namespace).clusters)
+
+
+def read_leaderboard(client: Any, use_case: str, namespace: str = NAMESPACE) -> dict | None:
+    """The online candidates' leaderboard, or None."""
+    return _read_json(client, Keys(use_case, namespace).leaderboard)
 
 
 def live_model_version(client: Any, use_case: str, namespace: str = NAMESPACE) -> int | None:

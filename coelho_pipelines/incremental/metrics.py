@@ -245,10 +245,15 @@ class MetricSet:
         self.n_micro_clusters = 0
         self.skipped: dict[str, int] = {}  # per metric: events outside its domain
 
-    def update_classification(self, y_true: Any, proba: dict[Any, float], t: datetime) -> None:
+    def update_classification(
+        self, y_true: Any, proba: dict[Any, float], t: datetime, label: Any = None
+    ) -> None:
+        """Probability metrics get `proba`, label metrics `label` (default: its argmax, as
+        River's `predict_one`; the learner passes its online threshold's decision)."""
         if not proba:
             return  # an untrained model has no opinion; River skips these too
-        label = argmax(proba)
+        if label is None:
+            label = argmax(proba)
         labels = self._label_metrics
         for name, metric in self.metrics.items():
             self._update(name, metric, t, y_true, label if name in labels else proba)

@@ -220,7 +220,12 @@ class RedisPublisher(_Worker):
 
     def _write_light(self, light: dict[str, Any]) -> None:
         live_store.write_metrics(
-            self.client, self.keys, light["metrics"], light.get("clusters"), light.get("samples")
+            self.client,
+            self.keys,
+            light["metrics"],
+            light.get("clusters"),
+            light.get("samples"),
+            light.get("leaderboard"),
         )
         live_store.write_status(self.client, self.keys, **light["status"])
 
@@ -242,12 +247,13 @@ class MlflowRecorder(_Worker):
         self._metrics: deque[tuple[int, dict[str, float]]] = deque()
         self._snapshot: Capture | None = None
         self._tags: dict[str, str] = {}
+        self._texts: dict[str, str] = {}  # artifact file -> text (the newest wins)
         self._durable: deque[SnapshotInfo] = deque()
         self._metrics_at = 0.0
         self.dropped_metric_sets = 0
 
     def _pending(self) -> bool:
-        if self._snapshot is not None or self._tags:
+        if self._snapshot is not None or self._tags or self._texts:
             return True
         if not self._metrics:
             return False
@@ -274,6 +280,12 @@ class MlflowRecorder(_Worker):
             self._tags[key] = value
             self._cond.notify_all()
 
+    def set_text(self, artifact_file: str, text: str) -> None:
+        """Write a text artifact (e.g. the leaderboard) to the run; the newest text wins."""
+        with self._cond:
+            self._texts[artifact_file] = text
+            self._cond.notify_all()
+
     @property
     def snapshot_pending(self) -> bool:
         with self._cond:
@@ -290,6 +302,7 @@ class MlflowRecorder(_Worker):
             self._write_snapshot()
             self._write_metrics()
             self._write_tags()
+            self._write_texts()
             return True
         except Exception as exc:  # noqa: BLE001 - MLflow down or failing: retry later
             self.failures += 1
@@ -357,3 +370,12 @@ class MlflowRecorder(_Worker):
             with self._cond:
                 if self._tags.get(key) == value:
                     del self._tags[key]
+
+    def _write_texts(self) -> None:
+        with self._cond:
+            texts = dict(self._texts)
+        for artifact_file, text in texts.items():
+            self.store.client.log_text(self.run_id, text, artifact_file)
+            with self._cond:
+                if self._texts.get(artifact_file) == text:
+                    del self._texts[artifact_file]

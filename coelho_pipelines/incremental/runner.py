@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coelho_pipelines import telemetry
-from coelho_pipelines.incremental import live_store
+from coelho_pipelines.incremental import live_store, promotions
 from coelho_pipelines.incremental.capture import Capture, CaptureMode, Capturer
 from coelho_pipelines.incremental.drift import DEFAULT_WARMUP_EVENTS
 from coelho_pipelines.incremental.heap import frozen_heap
@@ -257,6 +257,8 @@ class LearnerRun:
                         telemetry.LEARNER_BAD_EVENTS.labels(self.uc).inc()
                 elif step.drift is not None:
                     self._drift(step, learner, publisher, recorder, st)
+                if step.promotion is not None:
+                    self._promoted(step, learner, publisher, recorder)
                 if on_step is not None:
                     on_step(step, learner)
                 if s.until_events and learner.events_learned >= s.until_events:
@@ -305,12 +307,20 @@ class LearnerRun:
         recorder.set_tag("coelho.last_drift", json.dumps(record, default=str))
         self._say(f"{self.uc}: drift detected at {step.drift.events_learned} events: {record}")
 
+    def _promoted(
+        self, step: Step, learner: Learner, publisher: RedisPublisher, recorder: MlflowRecorder
+    ) -> None:
+        assert step.promotion is not None
+        promotions.record_promotion(self.uc, step.promotion, learner, publisher, recorder)
+        self._say(f"{self.uc}: promoted {step.promotion.to_dict()}")
+
     def _metrics(self, learner: Learner, recorder: MlflowRecorder, st: _LoopState) -> None:
         progress = learner.progress
         values = learner.metric_scalars()
         values["bad_events"] = float(progress.bad_events)
         recorder.add_metrics(progress.events_learned, values)
         st.metrics_at = progress.events_learned
+        promotions.update_gauges(self.uc, learner)
         primary = values.get(self.spec.river_primary.name)
         if primary is not None:
             telemetry.LEARNER_PRIMARY_METRIC.labels(self.uc, self.spec.river_primary.name).set(
@@ -326,7 +336,9 @@ class LearnerRun:
             "metrics": metrics,
             "clusters": progress.analytics.to_dict() if progress.analytics is not None else None,
             "samples": list(progress.recent),
+            "leaderboard": promotions.leaderboard_payload(learner),
             "status": {
+                **promotions.status_fields(learner),
                 "state": state,
                 "events_learned": progress.events_learned,
                 "bad_events": progress.bad_events,
@@ -365,6 +377,8 @@ class LearnerRun:
             self.snapshot = info
             st.snapshots += 1
             publisher.offer_status(snapshot_events=info.events_learned)
+            if self.learner is not None:
+                promotions.record_leaderboard(self.learner, recorder)
             try:
                 reader.commit(info.offsets)
             except Exception:  # noqa: BLE001 - the snapshot holds the offsets anyway

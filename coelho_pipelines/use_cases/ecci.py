@@ -11,6 +11,7 @@ from coelho_pipelines.use_cases import model_factories as mf
 from coelho_pipelines.use_cases.eta import HOUSTON_LAT, HOUSTON_LON
 from coelho_pipelines.use_cases.spec import (
     UTC_HOUR_SQL,
+    Candidate,
     CustomerProfile,
     Feature,
     MetricRule,
@@ -176,6 +177,10 @@ ECCI_CANDIDATES: tuple[Callable[[], Any], ...] = (
     profile_river_kmeans,
     profile_dbstream,
 )
+CHALLENGERS = (
+    Candidate("KMeans", profile_river_kmeans),
+    Candidate("DBSTREAM", profile_dbstream),
+)
 
 # k is searched from 4 up: on customer profiles the silhouette alone prefers k=2 (which splits
 # cheap from expensive shoppers and nothing else), a segmentation nobody can act on.
@@ -221,4 +226,5 @@ SPEC = UseCaseSpec(
     drift_tolerance=0.1,
     drift_persistence=2000,
     profile=PROFILE,
+    river_challengers=CHALLENGERS,
 )

@@ -48,6 +48,20 @@ def arf_regressor(seed: int = 42) -> Any:
     )
 
 
+def logistic_regression(numeric: tuple[str, ...], categorical: tuple[str, ...]) -> Any:
+    """Logistic regression on standardised numerics and one-hot categoricals (a tfd
+    challenger: the issue measured ROC AUC 0.97 over the last 5,000 of 20,000 events)."""
+    from river import compose, linear_model, preprocessing
+
+    return compose.Pipeline(
+        compose.TransformerUnion(
+            compose.Select(*numeric) | preprocessing.StandardScaler(),
+            compose.Select(*categorical) | preprocessing.OneHotEncoder(),
+        ),
+        linear_model.LogisticRegression(),
+    )
+
+
 def dbstream() -> Any:
     """DBSTREAM with the reference's hyperparameters (the original ecci incremental model)."""
     from river import cluster
@@ -77,7 +91,7 @@ def river_kmeans(n_clusters: int = 5, seed: int = 42) -> Any:
 
 def classification_metrics() -> dict[str, Any]:
     """River metrics of a binary classifier; each owns its own state."""
-    from river import metrics
+    from river import metrics, utils
 
     return {
         "Recall": metrics.Recall(pos_val=1),
@@ -92,6 +106,7 @@ def classification_metrics() -> dict[str, Any]:
         "Jaccard": metrics.Jaccard(pos_val=1),
         "ROCAUC": metrics.ROCAUC(n_thresholds=50, pos_val=1),
         "RollingROCAUC": metrics.RollingROCAUC(window_size=5000, pos_val=1),
+        "RollingFBeta": utils.Rolling(metrics.FBeta, window_size=5000, beta=2, pos_val=1),
         "LogLoss": metrics.LogLoss(),
         "ConfusionMatrix": metrics.ConfusionMatrix(),
         "ClassificationReport": metrics.ClassificationReport(decimals=4),

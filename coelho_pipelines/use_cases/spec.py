@@ -128,6 +128,30 @@ class MetricRule:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """One River pipeline a use case's learner runs prequentially (`factory()` builds it)."""
+
+    name: str
+    factory: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """When a challenger replaces the served candidate (see `incremental.leaderboard`).
+
+    A challenger must lead the served candidate on the leaderboard metric by at least
+    max(`margin` x |served value|, `min_gap`) at every check (every `check_every` events)
+    for `sustain_events` events in a row; nothing is promoted before `min_events`.
+    """
+
+    margin: float = 0.02
+    min_gap: float = 0.0
+    sustain_events: int = 2000
+    check_every: int = 100
+    min_events: int = 1000
+
+
+@dataclass(frozen=True)
 class UseCaseSpec:
     """Everything specific to one use case. Factories build assets, jobs and routes from it."""
 
@@ -162,6 +186,22 @@ class UseCaseSpec:
     drift_persistence: int = 100
     # Clustering of customers: models see the customer's running profile, not the event.
     profile: CustomerProfile | None = None
+    # Online challengers: more River pipelines run on the same events as `river_model` (the
+    # candidate named `river_model_name`, served first); the leaderboard ranks them all by
+    # `river_leaderboard` (default: `river_primary`) and `river_promotion` decides switches.
+    river_challengers: tuple[Candidate, ...] = ()
+    river_leaderboard: MetricRule | None = None
+    river_promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
+
+    @property
+    def river_candidates(self) -> tuple[Candidate, ...]:
+        """Every online candidate, the original model (`river_model_name`) first."""
+        return (Candidate(self.river_model_name, self.river_model), *self.river_challengers)
+
+    @property
+    def leaderboard_rule(self) -> MetricRule:
+        """The metric the online leaderboard ranks candidates by."""
+        return self.river_leaderboard or self.river_primary
 
     @property
     def asset_prefix(self) -> str:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from coelho_pipelines.schema import FieldSpec as F
 from coelho_pipelines.use_cases import model_factories as mf
-from coelho_pipelines.use_cases.spec import MetricRule, UseCaseSpec, field_feature, time_feature
+from coelho_pipelines.use_cases.spec import (
+    Candidate,
+    MetricRule,
+    PromotionPolicy,
+    UseCaseSpec,
+    field_feature,
+    time_feature,
+)
 
 CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD", "AUD", "BRL")
 PRODUCT_CATEGORIES = (
@@ -63,6 +71,16 @@ FEATURES = (
 )
 
 
+NUMERIC = tuple(f.name for f in FEATURES if f.kind == "numeric")
+CATEGORICAL = tuple(f.name for f in FEATURES if f.kind == "categorical")
+CHALLENGERS = (
+    Candidate(
+        "LogisticRegression",
+        partial(mf.logistic_regression, numeric=NUMERIC, categorical=CATEGORICAL),
+    ),
+)
+
+
 def _generator(seed: int = 42, **options: Any):  # noqa: ANN202
     from coelho_pipelines.generators.transactions import TransactionGenerator
 
@@ -110,4 +128,8 @@ SPEC = UseCaseSpec(
     plot_tabs=("classification", "features", "target", "diagnostics"),
     river_model_name="ARFClassifier",
     batch_model_name="CatBoostClassifier",
+    river_challengers=CHALLENGERS,
+    # Ranked on the last 5,000 events (F2 with each candidate's own online threshold).
+    river_leaderboard=MetricRule("RollingFBeta", "max"),
+    river_promotion=PromotionPolicy(margin=0.0, min_gap=0.02, sustain_events=1000),
 )

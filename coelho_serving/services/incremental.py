@@ -164,7 +164,14 @@ class IncrementalService:
         for name, value in raw.items():
             if name not in ("state", "mlflow_run_id", "events_learned", "last_update"):
                 status[name] = _int(value)
+        if "decision_threshold" in raw:
+            status["decision_threshold"] = _float(raw["decision_threshold"])
         return status
+
+    async def leaderboard(self, spec: UseCaseSpec) -> dict[str, Any]:
+        from coelho_pipelines.incremental import live_store
+
+        return await self._state(live_store.read_leaderboard, spec, "leaderboard")
 
     async def _metrics(self, spec: UseCaseSpec) -> dict[str, Any]:
         from coelho_pipelines.incremental import live_store
@@ -219,6 +226,13 @@ class IncrementalService:
 def _int(value: str | None) -> int | str | None:
     try:
         return None if value is None else int(value)
+    except ValueError:
+        return value
+
+
+def _float(value: str | None) -> float | str | None:
+    try:
+        return None if value is None else float(value)
     except ValueError:
         return value
 

@@ -91,3 +91,34 @@ def endpoints(kafka_service, redis_service, mlflow_service) -> Endpoints:  # noq
 
 def records(events: list[dict]) -> list[Record]:
     return [Record(json.dumps(e).encode(), 0, i) for i, e in enumerate(events)]
+
+
+def thresholded(classifier: Any, every: int | None = None) -> Any:
+    """A River classifier whose `predict_one` is the learner's online-threshold decision:
+    the threshold in force before the event, then the event's (probability, label) recorded
+    at `learn_one` (before the classifier learns it). Reference for progressive_val_score."""
+    from river import base
+
+    from coelho_pipelines.incremental.threshold import ThresholdTuner
+
+    class Thresholded(base.Classifier):
+        def __init__(self) -> None:
+            self.classifier = classifier
+            self.tuner = (
+                ThresholdTuner(beta=2.0) if every is None else ThresholdTuner(2.0, every=every)
+            )
+
+        def predict_proba_one(self, x: dict) -> dict:
+            return self.classifier.predict_proba_one(x)
+
+        def predict_one(self, x: dict) -> Any:
+            proba = self.classifier.predict_proba_one(x)
+            return self.tuner.decide(proba.get(1, 0.0)) if proba else None
+
+        def learn_one(self, x: dict, y: Any) -> None:
+            proba = self.classifier.predict_proba_one(x)
+            if proba:
+                self.tuner.record(proba.get(1, 0.0), y == 1)
+            self.classifier.learn_one(x, y)
+
+    return Thresholded()

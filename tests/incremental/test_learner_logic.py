@@ -12,7 +12,7 @@ import pickle
 from datetime import timedelta
 
 import pytest
-from incremental_helpers import generate, records
+from incremental_helpers import generate, records, thresholded
 
 from coelho_pipelines import signing
 from coelho_pipelines.incremental.capture import Capturer
@@ -30,11 +30,13 @@ TFD, ETA, ECCI = get_spec("tfd"), get_spec("eta"), get_spec("ecci")
 NOT_IN_PVS = ("TimeRolling", "RMSLE", "ConfusionMatrix", "ClassificationReport")
 
 
-def _progressive(spec, events, metrics: dict) -> dict:  # noqa: ANN001
-    """River's own progressive validation of the spec's model on the same events."""
+def _progressive(spec, events, metrics: dict, factory=None) -> dict:  # noqa: ANN001
+    """River's own progressive validation of a candidate pipeline (default: the spec's
+    model) on the same events; a classifier decides with the learner's online threshold."""
     from river import evaluate
     from river.metrics.base import Metrics
 
+    factory = factory or spec.river_model
     features = feature_pipeline(spec)
     dataset = [(features.learn_transform(e), spec.label(e)) for e in events]
     # River's Metrics container passes a weight that some metrics (RollingROCAUC) refuse:
@@ -42,11 +44,19 @@ def _progressive(spec, events, metrics: dict) -> dict:  # noqa: ANN001
     weighted = [m for m in metrics.values() if "w" in inspect.signature(m.update).parameters]
     runs = [m for m in metrics.values() if all(m is not w for w in weighted)]
     if spec.task != "clustering":
-        runs.append(Metrics(weighted))
+        # One container of label metrics, one of probability metrics: a mixed container is
+        # fed probabilities and takes their argmax, not the model's `predict_one`.
+        for labels in (True, False):
+            group = [m for m in weighted if getattr(m, "requires_labels", True) is labels]
+            if group:
+                runs.append(Metrics(group))
     else:
         runs += weighted
     for metric in runs:
-        evaluate.progressive_val_score(dataset, spec.river_model(), metric)
+        model = factory()
+        if spec.task == "classification":
+            model = thresholded(model)
+        evaluate.progressive_val_score(dataset, model, metric)
     return {name: metric.get() for name, metric in metrics.items()}
 
 
@@ -61,15 +71,26 @@ def test_prequential_metrics_equal_river_progressive_val_score(spec, options) ->
     learner = Learner(spec)
     learner.learn_many(records(events))
     assert learner.events_learned == n
-    mine = learner.metric_values()
     comparable = {
         name: metric
         for name, metric in spec.river_metrics().items()
         if not name.startswith(NOT_IN_PVS) and (spec.task != "clustering" or name == "Silhouette")
     }
-    assert len(comparable) == {"classification": 13, "regression": 8, "clustering": 1}[spec.task]
-    expected = _progressive(spec, events, comparable)
-    assert {name: mine[name] for name in expected} == expected
+    assert len(comparable) == {"classification": 14, "regression": 8, "clustering": 1}[spec.task]
+    assert list(learner.challengers.candidates) == [c.name for c in spec.river_candidates]
+    for candidate in spec.river_candidates:  # every candidate, served or not
+        state = learner.challengers.candidates[candidate.name]
+        mine = state.metrics.values()
+        fresh = {name: spec.river_metrics()[name] for name in comparable}
+        expected = _progressive(spec, events, fresh, candidate.factory)
+        assert {name: mine[name] for name in expected} == expected, candidate.name
+    served = learner.challengers.served
+    assert learner.metric_values() == {
+        **served.metrics.values(),
+        **({} if served.threshold is None else {"decision_threshold": served.threshold.value}),
+    }
+    if spec.task == "classification":  # the threshold moved off argmax, so this tests it
+        assert {c.threshold.value for c in learner.challengers.candidates.values()} != {0.5}
 
 
 def test_rolling_silhouette_equals_river_rolling_silhouette() -> None:
@@ -227,7 +248,7 @@ def test_drift_monitor_flags_a_worse_error_not_an_improvement() -> None:
 
 def test_live_model_predicts_the_api_fields_and_survives_pickling() -> None:
     for spec, keys in (
-        (TFD, {"fraud_probability", "prediction"}),
+        (TFD, {"fraud_probability", "prediction", "decision_threshold"}),
         (ETA, {"estimated_travel_time_seconds"}),
         (ECCI, {"cluster"}),
     ):
