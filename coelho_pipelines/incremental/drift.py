@@ -158,6 +158,12 @@ class DriftMonitor:
             return
         self.__dict__.update(state)
 
+    def new_served_model(self, events_learned: int) -> None:
+        """A challenger was promoted: the error stream is another model's from here, so the
+        references start again and nothing is flagged until they hold a full past."""
+        self.groups = {}
+        self.warmup_events = max(self.warmup_events, events_learned + self.reference_size)
+
     def update(
         self, error: float, events_learned: int, event_time: str, group: Hashable = None
     ) -> Drift | None:

@@ -277,6 +277,7 @@ class Learner:
             promotion = self._board.observe(progress.events_learned, self.challengers.values())
             if promotion is not None:
                 self._sync_served()
+                progress.drift.new_served_model(progress.events_learned)
         return Step(event, prediction, drift, promotion=promotion, decision=self._decision)
 
     def learn_many(self, records: Iterable[Record]) -> list[Step]:
