@@ -39,6 +39,7 @@ TOLERANCE = 0.5  # a rise up to +50% of the reference mean error is tolerated
 EVIDENCE = 12.0  # CUSUM alarm level h = EVIDENCE / (2 k): a false alarm every ~e^12 events
 PERSISTENCE = 100  # events the CUSUM must stay above h (a decaying burst is not a drift)
 CLIP = 4.0  # standardized errors are clipped to +-CLIP
+REFRESH = 32  # admitted errors between recomputations of the reference's mean and spread
 DETECTOR = "CUSUM over the model's own recent errors"
 
 
@@ -67,12 +68,15 @@ class Drift:
 class _GroupMonitor:
     """The reference window and the CUSUM of one group's errors."""
 
-    __slots__ = ("reference", "total", "squares", "cusum", "pending", "pending_sum", "above_since")
+    __slots__ = ("reference", "total", "squares", "admitted", "stats", "cusum", "pending",
+                 "pending_sum", "above_since")  # fmt: skip
 
     def __init__(self) -> None:
         self.reference: deque[float] = deque()
         self.total = 0.0
         self.squares = 0.0
+        self.admitted = 0
+        self.stats: tuple[float, float, float, float] | None = None  # mean, scale, k, h
         self.cusum = 0.0
         self.pending: list[float] = []  # errors since the CUSUM left zero
         self.pending_sum = 0.0
@@ -87,32 +91,51 @@ class _GroupMonitor:
             old = reference.popleft()
             self.total -= old
             self.squares -= old * old
+        self.admitted += 1
+        if self.admitted % REFRESH == 0:
+            self.stats = None
+            if self.admitted % size == 0:  # exact sums now and then: no rounding drift
+                self.total = math.fsum(reference)
+                self.squares = math.fsum(x * x for x in reference)
+
+    def _reference_stats(self, settings: DriftMonitor) -> tuple[float, float, float, float]:
+        """Mean, scale, allowance k and threshold h of the reference (refreshed every
+        `REFRESH` admitted errors: it moves slowly)."""
+        if self.stats is None:
+            n = len(self.reference)
+            mean = self.total / n
+            spread = math.sqrt(max(self.squares / n - mean * mean, 0.0))
+            scale = max(spread, 1e-3 * abs(mean), 1e-9)
+            allowance = max(settings.tolerance * abs(mean) / scale, 1e-3)
+            self.stats = (mean, scale, allowance, settings.evidence / (2.0 * allowance))
+        return self.stats
 
     def update(
         self, error: float, events_learned: int, settings: DriftMonitor
     ) -> tuple[float, float] | None:
         """Feed one error; (reference mean, mean since the rise) on an alarm, else None."""
-        n = len(self.reference)
-        if n < settings.min_reference:
+        if len(self.reference) < settings.min_reference:
             self._admit(error, settings.reference_size)
             return None
-        mean = self.total / n
-        spread = math.sqrt(max(self.squares / n - mean * mean, 0.0))
-        scale = max(spread, 1e-3 * abs(mean), 1e-9)
-        allowance = max(settings.tolerance * abs(mean) / scale, 1e-3)
-        z = min(max((error - mean) / scale, -CLIP), CLIP)
-        self.cusum = max(0.0, self.cusum + z - allowance)
-        if self.cusum < settings.evidence / (2.0 * allowance):
+        mean, scale, allowance, limit = self._reference_stats(settings)
+        z = (error - mean) / scale
+        z = CLIP if z > CLIP else -CLIP if z < -CLIP else z
+        cusum = self.cusum + z - allowance
+        if cusum <= 0.0:
+            self.cusum = 0.0
+            self.above_since = None
+            if self.pending:
+                for held in self.pending:
+                    self._admit(held, settings.reference_size)
+                self.pending.clear()
+                self.pending_sum = 0.0
+            self._admit(error, settings.reference_size)
+            return None
+        self.cusum = cusum
+        if cusum < limit:
             self.above_since = None
         elif self.above_since is None:
             self.above_since = events_learned
-        if self.cusum == 0.0:
-            for held in self.pending:
-                self._admit(held, settings.reference_size)
-            self.pending.clear()
-            self.pending_sum = 0.0
-            self._admit(error, settings.reference_size)
-            return None
         self.pending.append(error)
         self.pending_sum += error
         if self.above_since is None or events_learned - self.above_since < settings.persistence:
