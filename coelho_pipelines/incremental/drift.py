@@ -13,13 +13,13 @@ learning:
   group, mean and spread) is compared with what follows through a one-sided CUSUM of
   standardized, clipped errors (clipping keeps one huge error, e.g. a traffic incident, from
   looking like a change). The CUSUM only climbs when errors exceed the reference by more
-  than half the minimum effect k (`min_effect`, relative to the reference mean), so a
-  falling or steady error never accumulates, and an alarm needs a persistent rise: the
-  cumulative excess must pass h = `evidence` / (2 k) reference standard deviations (the
-  classic CUSUM trade-off: about e^evidence events between false alarms when nothing
-  changes, a delay of about h / (shift - k) events when the error rises by `shift`), and
-  the rise must have lasted `persistence` errors (a short burst of huge errors, e.g. a
-  clustering model reorganizing, is not a drift);
+  than the tolerated rise k (`tolerance`, relative to the reference mean), so a falling,
+  steady or mildly rising error never accumulates; an alarm needs the cumulative excess to
+  pass h = `evidence` / (2 k) reference standard deviations (about e^evidence events
+  between false alarms when nothing changes, a delay of about h / (shift - k) errors when
+  the error rises by `shift`) and to stay above it for `persistence` events (a decaying
+  burst of huge errors, e.g. after one outlier event, is not a drift). Use cases set
+  `tolerance` and `persistence` in their spec (`drift_tolerance`, `drift_persistence`);
 - errors join the reference only while the CUSUM is at rest, so a rise does not become its
   own reference; after an alarm the group starts a new reference (the model re-learns).
 """
@@ -174,9 +174,9 @@ class DriftMonitor:
         )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Snapshots of the former ADWIN monitor resume with a fresh monitor."""
+        """Snapshots of the former ADWIN monitor resume with a fresh default monitor."""
         if "groups" not in state:
-            self.__init__(state.get("warmup_events", DEFAULT_WARMUP_EVENTS))
+            self.__init__()
             self.n_drifts = state.get("n_drifts", 0)
             return
         self.__dict__.update(state)
