@@ -13,13 +13,13 @@ learning:
   group, mean and spread) is compared with what follows through a one-sided CUSUM of
   standardized, clipped errors (clipping keeps one huge error, e.g. a traffic incident, from
   looking like a change). The CUSUM only climbs when errors exceed the reference by more
-  than half the minimum effect k (`min_effect`, relative to the reference mean), so a
-  falling or steady error never accumulates, and an alarm needs a persistent rise: the
-  cumulative excess must pass h = `evidence` / (2 k) reference standard deviations (the
-  classic CUSUM trade-off: about e^evidence events between false alarms when nothing
-  changes, a delay of about h / (shift - k) events when the error rises by `shift`), and
-  the rise must have lasted `persistence` errors (a short burst of huge errors, e.g. a
-  clustering model reorganizing, is not a drift);
+  than the tolerated rise k (`tolerance`, relative to the reference mean), so a falling,
+  steady or mildly rising error never accumulates; an alarm needs the cumulative excess to
+  pass h = `evidence` / (2 k) reference standard deviations (about e^evidence events
+  between false alarms when nothing changes, a delay of about h / (shift - k) errors when
+  the error rises by `shift`) and to stay above it for `persistence` events (a decaying
+  burst of huge errors, e.g. after one outlier event, is not a drift). Use cases set
+  `tolerance` and `persistence` in their spec (`drift_tolerance`, `drift_persistence`);
 - errors join the reference only while the CUSUM is at rest, so a rise does not become its
   own reference; after an alarm the group starts a new reference (the model re-learns).
 """
@@ -39,6 +39,7 @@ TOLERANCE = 0.5  # a rise up to +50% of the reference mean error is tolerated
 EVIDENCE = 12.0  # CUSUM alarm level h = EVIDENCE / (2 k): a false alarm every ~e^12 events
 PERSISTENCE = 100  # events the CUSUM must stay above h (a decaying burst is not a drift)
 CLIP = 4.0  # standardized errors are clipped to +-CLIP
+REFRESH = 32  # admitted errors between recomputations of the reference's mean and spread
 DETECTOR = "CUSUM over the model's own recent errors"
 
 
@@ -67,12 +68,15 @@ class Drift:
 class _GroupMonitor:
     """The reference window and the CUSUM of one group's errors."""
 
-    __slots__ = ("reference", "total", "squares", "cusum", "pending", "pending_sum", "above_since")
+    __slots__ = ("reference", "total", "squares", "admitted", "stats", "cusum", "pending",
+                 "pending_sum", "above_since")  # fmt: skip
 
     def __init__(self) -> None:
         self.reference: deque[float] = deque()
         self.total = 0.0
         self.squares = 0.0
+        self.admitted = 0
+        self.stats: tuple[float, float, float, float] | None = None  # mean, scale, k, h
         self.cusum = 0.0
         self.pending: list[float] = []  # errors since the CUSUM left zero
         self.pending_sum = 0.0
@@ -87,32 +91,51 @@ class _GroupMonitor:
             old = reference.popleft()
             self.total -= old
             self.squares -= old * old
+        self.admitted += 1
+        if self.admitted % REFRESH == 0:
+            self.stats = None
+            if self.admitted % size == 0:  # exact sums now and then: no rounding drift
+                self.total = math.fsum(reference)
+                self.squares = math.fsum(x * x for x in reference)
+
+    def _reference_stats(self, settings: DriftMonitor) -> tuple[float, float, float, float]:
+        """Mean, scale, allowance k and threshold h of the reference (refreshed every
+        `REFRESH` admitted errors: it moves slowly)."""
+        if self.stats is None:
+            n = len(self.reference)
+            mean = self.total / n
+            spread = math.sqrt(max(self.squares / n - mean * mean, 0.0))
+            scale = max(spread, 1e-3 * abs(mean), 1e-9)
+            allowance = max(settings.tolerance * abs(mean) / scale, 1e-3)
+            self.stats = (mean, scale, allowance, settings.evidence / (2.0 * allowance))
+        return self.stats
 
     def update(
         self, error: float, events_learned: int, settings: DriftMonitor
     ) -> tuple[float, float] | None:
         """Feed one error; (reference mean, mean since the rise) on an alarm, else None."""
-        n = len(self.reference)
-        if n < settings.min_reference:
+        if len(self.reference) < settings.min_reference:
             self._admit(error, settings.reference_size)
             return None
-        mean = self.total / n
-        spread = math.sqrt(max(self.squares / n - mean * mean, 0.0))
-        scale = max(spread, 1e-3 * abs(mean), 1e-9)
-        allowance = max(settings.tolerance * abs(mean) / scale, 1e-3)
-        z = min(max((error - mean) / scale, -CLIP), CLIP)
-        self.cusum = max(0.0, self.cusum + z - allowance)
-        if self.cusum < settings.evidence / (2.0 * allowance):
+        mean, scale, allowance, limit = self._reference_stats(settings)
+        z = (error - mean) / scale
+        z = CLIP if z > CLIP else -CLIP if z < -CLIP else z
+        cusum = self.cusum + z - allowance
+        if cusum <= 0.0:
+            self.cusum = 0.0
+            self.above_since = None
+            if self.pending:
+                for held in self.pending:
+                    self._admit(held, settings.reference_size)
+                self.pending.clear()
+                self.pending_sum = 0.0
+            self._admit(error, settings.reference_size)
+            return None
+        self.cusum = cusum
+        if cusum < limit:
             self.above_since = None
         elif self.above_since is None:
             self.above_since = events_learned
-        if self.cusum == 0.0:
-            for held in self.pending:
-                self._admit(held, settings.reference_size)
-            self.pending.clear()
-            self.pending_sum = 0.0
-            self._admit(error, settings.reference_size)
-            return None
         self.pending.append(error)
         self.pending_sum += error
         if self.above_since is None or events_learned - self.above_since < settings.persistence:
@@ -151,9 +174,9 @@ class DriftMonitor:
         )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Snapshots of the former ADWIN monitor resume with a fresh monitor."""
+        """Snapshots of the former ADWIN monitor resume with a fresh default monitor."""
         if "groups" not in state:
-            self.__init__(state.get("warmup_events", DEFAULT_WARMUP_EVENTS))
+            self.__init__()
             self.n_drifts = state.get("n_drifts", 0)
             return
         self.__dict__.update(state)

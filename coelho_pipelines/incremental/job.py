@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 
 from coelho_pipelines import telemetry
+from coelho_pipelines.incremental.drift import DEFAULT_WARMUP_EVENTS
 from coelho_pipelines.incremental.live_store import NAMESPACE
 from coelho_pipelines.keeper import RunControl, stream_from_worker
 from coelho_pipelines.resources import KafkaResource, MlflowResource, RedisResource
@@ -72,7 +73,7 @@ class IncrementalLearningConfig(dg.Config):
     publish_interval_seconds: float = 2.0
     metrics_every: int = 100
     until_events: int = 0
-    drift_warmup_events: int = 1000
+    drift_warmup_events: int = DEFAULT_WARMUP_EVENTS
     capture_mode: str = ""  # "fork" (default where available) or "inline"
     topic: str = ""  # default: the use case's topic
     experiment: str = ""  # default: the use case's MLflow experiment

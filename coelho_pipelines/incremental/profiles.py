@@ -24,6 +24,9 @@ from typing import Any
 from coelho_pipelines.incremental.features import RunningScaler
 from coelho_pipelines.use_cases.spec import CustomerProfile, UseCaseSpec
 
+# Scaled profile values are clipped to this many standard deviations (see `_scaled`).
+Z_CLIP = 5.0
+
 
 class CustomerState:
     """One customer's decayed sums (`sums`, `weights`: one slot per profile value)."""
@@ -178,7 +181,9 @@ class ProfilePipeline:
 
     def _scaled(self, values: list[float | None], learn: bool) -> dict[str, float]:
         """z-scores against the running mean and variance (Welford) of each profile value
-        over the profiles learned so far; a value never observed is 0 (the mean)."""
+        over the profiles learned so far, clipped to +-Z_CLIP; a value never observed is 0
+        (the mean). The clip matters for a value that barely varied so far (the hour of day
+        within the first hour): its first change would otherwise be hundreds of deviations."""
         scaler = self.scaler
         counts, means, m2s = scaler.count, scaler.mean, scaler.m2
         out: dict[str, float] = {}
@@ -199,5 +204,6 @@ class ProfilePipeline:
                 out[name] = 0.0
                 continue
             variance = m2 / n
-            out[name] = (value - mean) / math.sqrt(variance) if variance > 0 else 0.0
+            z = (value - mean) / math.sqrt(variance) if variance > 0 else 0.0
+            out[name] = min(Z_CLIP, max(-Z_CLIP, z))
         return out

@@ -58,10 +58,19 @@ def test_every_public_name_of_every_use_case_is_defined(repository) -> None:
         for job in ("ingestion", "batch_training", "incremental_learning"):
             assert f"{uc}_{job}" in names["jobs"]
         for sensor in ("ingestion_sensor", "incremental_learning", "drift_retraining",
-                       "online_vs_batch_automation"):  # fmt: skip
+                       "online_vs_batch_automation", "features_automation",
+                       "first_training"):  # fmt: skip
             assert f"{uc}_{sensor}" in names["sensors"]
         assert f"{uc}_daily_retraining" in names["schedules"]
     assert "lakehouse_maintenance" in names["jobs"]
+
+
+def test_the_self_driving_batch_sensors_run_by_default(repository) -> None:
+    """`coelho up` switches every sensor on for a new instance; these are on regardless."""
+    for uc in use_case_keys():
+        for sensor in ("features_automation", "first_training", "drift_retraining"):
+            status = repository.get_sensor_def(f"{uc}_{sensor}").default_status
+            assert status == dg.DefaultSensorStatus.RUNNING, f"{uc}_{sensor}"
 
 
 def test_assets_are_grouped_by_use_case(repository) -> None:

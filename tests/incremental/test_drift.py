@@ -88,7 +88,7 @@ def test_a_snapshot_of_the_former_adwin_monitor_resumes() -> None:
     state = old.__dict__.copy()
     resumed = DriftMonitor.__new__(DriftMonitor)
     resumed.__setstate__(state)
-    assert resumed.n_drifts == 2 and resumed.warmup_events == 1000
+    assert resumed.n_drifts == 2 and resumed.warmup_events == DEFAULT_WARMUP_EVENTS
     assert resumed.update(0.5, 5, "t") is None
     assert pickle.loads(pickle.dumps(resumed)).groups.keys() == resumed.groups.keys()
 
