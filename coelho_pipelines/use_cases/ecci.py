@@ -10,7 +10,6 @@ from coelho_pipelines.schema import FieldSpec as F
 from coelho_pipelines.use_cases import model_factories as mf
 from coelho_pipelines.use_cases.eta import HOUSTON_LAT, HOUSTON_LON
 from coelho_pipelines.use_cases.spec import (
-    UTC_HOUR_SQL,
     Candidate,
     CustomerProfile,
     Feature,
@@ -19,7 +18,6 @@ from coelho_pipelines.use_cases.spec import (
     UseCaseSpec,
     field_feature,
     time_feature,
-    utc_time,
     walk_path,
 )
 
@@ -130,14 +128,10 @@ def _plain(name: str, column: str) -> Feature:
     return Feature(name, "numeric", f"CAST({column} AS DOUBLE)", extract)
 
 
-def _hour_wave(name: str, wave: Callable[[float], float], sql_wave: str) -> Feature:
-    """sin / cos of the UTC hour on the 24 h circle (23:00 is next to 00:00)."""
-    sql = f"{sql_wave}(2 * pi() * {UTC_HOUR_SQL.format(t='timestamp')} / 24)"
-    return Feature(
-        name, "numeric", sql, lambda e: wave(2 * math.pi * utc_time(e["timestamp"]).hour / 24)
-    )
-
-
+# The profile holds no hour of day: on a live stream the hour changes for every customer at
+# once, so hour-of-day profile values moved every profile off its center on the hour (a false
+# drift alarm at the first hour change), and segments were found better without them (ARI vs
+# the latent segment 0.54 against 0.50, bench/ecci_segments.py).
 PROFILE = CustomerProfile(
     key_field="customer_id",
     max_customers=50_000,  # ~0.6 kB each in the pickled bundle
@@ -146,8 +140,6 @@ PROFILE = CustomerProfile(
         _log1p("log_time_on_page", "time_on_page_seconds"),
         _plain("quantity", "quantity"),
         _plain("session_event_sequence", "session_event_sequence"),
-        _hour_wave("hour_sin", math.sin, "sin"),
-        _hour_wave("hour_cos", math.cos, "cos"),
         *(_share("event_type", v, "event_type") for v in EVENT_TYPES),
         *(_share("device_type", v, "device_info", "device_type") for v in DEVICE_TYPES),
         *(_share("referrer", v, "referrer_url") for v in REFERRERS),
