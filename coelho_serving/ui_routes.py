@@ -311,12 +311,14 @@ class _Pages(StaticFiles):
     """The prerendered pages: `/ui/tfd/sql` serves `tfd/sql.html`."""
 
     async def get_response(self, path: str, scope: Any) -> Any:
-        response = await super().get_response(path, scope)
-        if response.status_code == 404 and not path.endswith(".html"):
-            html = await super().get_response(f"{path.rstrip('/')}.html", scope)
-            if html.status_code != 404:
-                return html
-        return response
+        from starlette.exceptions import HTTPException as StarletteHTTPException
+
+        try:
+            return await super().get_response(path, scope)
+        except StarletteHTTPException as error:
+            if error.status_code != 404 or path.endswith(".html"):
+                raise
+            return await super().get_response(f"{path.rstrip('/')}.html", scope)
 
 
 def mount_ui(app: FastAPI, build: Path = UI_BUILD) -> None:
