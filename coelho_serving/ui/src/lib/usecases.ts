@@ -1,5 +1,5 @@
 // The three products the UI knows at build time (routes are prerendered per use case). What
-// each one serves is read from the API at run time (/openapi.json, /status, ...).
+// each one serves is read from the API at run time (its OpenAPI document, status, ...).
 
 export interface UseCase {
 	key: string;
