@@ -33,7 +33,7 @@ def test_overview_of_every_product(client: TestClient, ui_trained: Any) -> None:
         assert uc["champion"]["run_id"] == ui_trained.batch_runs[uc["key"]]
         # The learner commits its offsets to its group after each durable snapshot.
         topic = uc["topic"]
-        assert topic["end_offset"] == len(ui_trained.events[uc["key"]])
+        assert topic["end_offset"] >= len(ui_trained.events[uc["key"]])  # the session's topic
         assert topic["lag"] == topic["end_offset"] - topic["committed"] >= 0
         assert topic["committed"] >= SECOND_LEARN - 100  # snapshot_every=100
 
