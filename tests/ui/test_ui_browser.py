@@ -75,6 +75,14 @@ def test_tfd_incremental_history_tabs_and_report(ready: str, ui_page: Any) -> No
     assert {"promotion"} <= {t["name"] for t in traces}, traces  # the batch champion's promotion
     cards = page.locator("[data-testid=metric-cards]").text_content()
     assert "FBeta ★" in cards and "ROCAUC" in cards
+    bar = page.locator("[data-testid=refresh-bar]")
+    assert "server-sent events" in bar.inner_text()  # live updates stream from the API
+    bar.locator("button[aria-label=Pause]").click()
+    assert "paused" in bar.inner_text()
+    bar.locator("button[aria-label=Resume]").click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=refresh-bar]').innerText.includes('server-sent')"
+    )
     page.wait_for_timeout(1000)
     screenshot(page, "tfd-incremental")
 

@@ -29,5 +29,6 @@ def screenshot(page: Any, name: str) -> Path:
     """A full-page screenshot under tests/ui/screenshots (git-ignored)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky navigation stays on top
     page.screenshot(path=str(path), full_page=True)
     return path
