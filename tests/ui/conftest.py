@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from ui_support import (
+    API_KEY,
     CHROMIUM,
     CHROMIUM_ARGS,
     EVENTS_PER_USE_CASE,
@@ -251,28 +252,43 @@ def _wait_for_dagster(url: str, process: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"dagster-webserver not ready: {log.read_text()[-2000:]}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def api_url(ui_stack: UiStack, ui_build: Path) -> Iterator[str]:
-    """uvicorn serving the API (and the UI at /ui) on a free port, in this process."""
+def _serve(app: Any) -> Iterator[str]:
+    """uvicorn serving `app` on a free port in a thread of this process: its URL."""
     import uvicorn
 
-    from coelho_serving.app import create_app
-
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="ui-tests-api", daemon=True)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name=f"ui-tests-api-{port}", daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the API server did not start", pytrace=False)
         time.sleep(0.1)
-    yield url
+    yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def api_url(ui_stack: UiStack, ui_build: Path) -> Iterator[str]:
+    """The API (and the UI at /ui) on a free port."""
+    from coelho_serving.app import create_app
+
+    yield from _serve(create_app())
+
+
+@pytest.fixture(scope="session")
+def keyed_api_url(ui_stack: UiStack, ui_build: Path) -> Iterator[str]:
+    """The same API behind an API key (`API_KEY`)."""
+    import dataclasses
+
+    from coelho_serving.app import create_app
+    from coelho_serving.config import ServingConfig
+
+    config = ServingConfig.from_env()
+    settings = dataclasses.replace(config.settings, api_key=API_KEY)
+    yield from _serve(create_app(dataclasses.replace(config, settings=settings)))
 
 
 @pytest.fixture(scope="session")
@@ -303,8 +319,7 @@ class PageProblems:
         assert not errors, f"console errors: {errors}"
 
 
-@pytest.fixture
-def ui_page(chromium_context: Any, api_url: str) -> Iterator[tuple[Any, PageProblems]]:
+def _guarded_page(context: Any, api_url: str) -> tuple[Any, PageProblems]:
     """A page whose requests may only go to the API's host (others are aborted and fail the
     test), with console errors and uncaught exceptions collected (they fail the test too)."""
     problems = PageProblems()
@@ -320,7 +335,7 @@ def ui_page(chromium_context: Any, api_url: str) -> Iterator[tuple[Any, PageProb
             problems.foreign_requests.append(route.request.url)
             route.abort()
 
-    page = chromium_context.new_page()
+    page = context.new_page()
     page.route("**/*", route)
     page.on(
         "console",
@@ -331,6 +346,22 @@ def ui_page(chromium_context: Any, api_url: str) -> Iterator[tuple[Any, PageProb
         ),
     )
     page.on("pageerror", lambda error: problems.console_errors.append(f"uncaught: {error}"))
+    return page, problems
+
+
+@pytest.fixture
+def ui_page(chromium_context: Any, api_url: str) -> Iterator[tuple[Any, PageProblems]]:
+    """A guarded page (`_guarded_page`) for the API at `api_url`."""
+    page, problems = _guarded_page(chromium_context, api_url)
+    yield page, problems
+    page.close()
+    problems.check()
+
+
+@pytest.fixture
+def keyed_page(chromium_context: Any, keyed_api_url: str) -> Iterator[tuple[Any, PageProblems]]:
+    """A guarded page for the API behind a key."""
+    page, problems = _guarded_page(chromium_context, keyed_api_url)
     yield page, problems
     page.close()
     problems.check()

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from ui_support import PLOTTED, SECOND_LEARN, screenshot
+from ui_support import API_KEY, PLOTTED, SECOND_LEARN, screenshot
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -63,6 +63,9 @@ def test_overview_shows_each_product(ready: str, ui_page: Any, ui_trained: Any) 
         assert f"{SECOND_LEARN:,}" in text  # events learned
         assert re.search(r"as of \d+ (s|min) ago", text), text
         assert "champion" in text and "no champion yet" not in text
+    # The second refresh (5 s) gives the rates: the learners have finished, 0 events/s.
+    page.wait_for_function("!document.body.innerText.includes('measuring')", timeout=TIMEOUT)
+    assert page.locator("[data-testid=product-tfd] .metric .value").nth(2).inner_text() == "0"
     screenshot(page, "overview")
     problems.check()
 
@@ -251,3 +254,30 @@ def _column(page: Any, name: str) -> list[str]:
         f"[data-testid=sql-result] tbody tr td:nth-child({index + 1})",
         "cells => cells.map(c => c.innerText)",
     )
+
+
+def test_api_key_is_asked_for_then_sent(
+    ui_trained: Any, keyed_api_url: str, keyed_page: Any
+) -> None:
+    page, problems = keyed_page
+    problems.allowed_errors.append("status of 401")  # the calls made before the key is known
+    _open(page, f"{keyed_api_url}/ui/{PLOTTED}/batch")
+    prompt = page.locator("[data-testid=api-key]")
+    prompt.wait_for(timeout=TIMEOUT)
+    prompt.locator("input").fill(API_KEY)
+    prompt.locator("button").click()
+    page.wait_for_load_state("networkidle")
+    assert page.locator("[data-testid=api-key]").count() == 0
+    page.locator("[data-testid=run-picker] li").first.wait_for(timeout=TIMEOUT)
+    image = page.locator("[data-testid=plot-gallery] img").first
+    image.wait_for(timeout=TIMEOUT)
+    assert image.get_attribute("src").startswith("blob:")  # fetched with the key
+    assert page.eval_on_selector(
+        "[data-testid=plot-gallery] img", "i => i.decode().then(() => i.naturalWidth)"
+    )
+    problems.allowed_errors.clear()
+    _open(page, f"{keyed_api_url}/ui/tfd/incremental")
+    bar = page.locator("[data-testid=refresh-bar]")
+    page.locator("[data-testid=metric-cards]").wait_for(timeout=TIMEOUT)
+    assert "auto-refresh" in bar.inner_text()  # EventSource cannot send the key: polling
+    problems.check()

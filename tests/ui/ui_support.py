@@ -23,6 +23,7 @@ REDIS_DB = 12
 EVENTS_PER_USE_CASE = 1500
 FIRST_LEARN, SECOND_LEARN = 300, 600
 PLOTTED = "eta"
+API_KEY = "ui-tests-key"  # the keyed API server of the browser tests
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -77,10 +77,33 @@ export function detailMessage(body: unknown, status: number): string {
 	return `HTTP ${status}`;
 }
 
+// -- API key (when the API runs with COELHO_API_KEY): kept in this browser, sent as X-API-Key ----
+
+const KEY_STORAGE = 'coelho.apiKey';
+
+export function apiKey(): string | null {
+	try {
+		return globalThis.localStorage?.getItem(KEY_STORAGE) || null;
+	} catch {
+		return null;
+	}
+}
+
+export function setApiKey(key: string | null): void {
+	if (key) localStorage.setItem(KEY_STORAGE, key);
+	else localStorage.removeItem(KEY_STORAGE);
+}
+
+/** Headers for an API call: JSON, plus the API key when one is set. */
+export function authHeaders(extra: Record<string, string> = {}): Record<string, string> {
+	const key = apiKey();
+	return { Accept: 'application/json', ...(key ? { 'X-API-Key': key } : {}), ...extra };
+}
+
 async function request<T>(path: string, init?: RequestInit): Promise<T> {
 	const response = await fetch(path, {
 		...init,
-		headers: { Accept: 'application/json', ...(init?.headers ?? {}) }
+		headers: authHeaders((init?.headers as Record<string, string>) ?? {})
 	});
 	const text = await response.text();
 	let body: unknown = null;
@@ -136,4 +159,11 @@ export function optionalPath(doc: OpenApi, name: OptionalName, uc: string): stri
 
 export function getPath<T>(path: string): Promise<T> {
 	return request<T>(path);
+}
+
+/** An object URL of a binary resource fetched with the API key (images behind the key). */
+export async function blobUrl(path: string): Promise<string> {
+	const response = await fetch(path, { headers: authHeaders({ Accept: '*/*' }) });
+	if (!response.ok) throw new ApiError(response.status, `HTTP ${response.status}`);
+	return URL.createObjectURL(await response.blob());
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
 	ageSeconds,
 	compareCells,
@@ -118,5 +118,31 @@ describe('api helpers', () => {
 		const doc = { paths: { '/api/v1/batch/{uc}/comparison': {} } };
 		expect(optionalPath(doc, 'comparison', 'eta')).toBe('/api/v1/batch/eta/comparison');
 		expect(optionalPath(doc, 'leaderboard', 'eta')).toBeNull();
+	});
+});
+
+describe('API key headers', () => {
+	it('sends X-API-Key only when a key is kept in the browser', async () => {
+		const { authHeaders, setApiKey } = await import('../api');
+		const store = new Map<string, string>();
+		const fake = {
+			getItem: (k: string) => store.get(k) ?? null,
+			setItem: (k: string, v: string) => void store.set(k, v),
+			removeItem: (k: string) => void store.delete(k)
+		};
+		vi.stubGlobal('localStorage', fake);
+		try {
+			expect(authHeaders()).toEqual({ Accept: 'application/json' });
+			setApiKey('s3cret');
+			expect(authHeaders({ 'Content-Type': 'application/json' })).toEqual({
+				Accept: 'application/json',
+				'X-API-Key': 's3cret',
+				'Content-Type': 'application/json'
+			});
+			setApiKey(null);
+			expect(authHeaders()).not.toHaveProperty('X-API-Key');
+		} finally {
+			vi.unstubAllGlobals();
+		}
 	});
 });
