@@ -275,6 +275,9 @@ def test_api_key_is_asked_for_then_sent(
     assert page.eval_on_selector(
         "[data-testid=plot-gallery] img", "i => i.decode().then(() => i.naturalWidth)"
     )
+    # Before the key: only the refused calls (401) were logged; from now on, nothing.
+    assert all("status of 401" in e for e in problems.console_errors), problems.console_errors
+    problems.console_errors.clear()
     problems.allowed_errors.clear()
     _open(page, f"{keyed_api_url}/ui/tfd/incremental")
     bar = page.locator("[data-testid=refresh-bar]")
