@@ -14,6 +14,7 @@
 import asyncio
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +33,7 @@ from coelho_serving.services import Services
 UI_PATH = "/ui"
 UI_BUILD = Path(__file__).parent / "ui" / "build"
 STREAM_KEEPALIVE_SECONDS = 15.0
+STREAM_MAX_SECONDS = 300.0
 
 
 class Marker(BaseModel):
@@ -136,8 +138,18 @@ async def _use_case_overview(services: Services, spec: UseCaseSpec) -> UseCaseOv
     )
 
 
+def _router(prefix: str, tag: str, guard: Guard) -> APIRouter:
+    """A router behind the API key when one is configured, its 401 and 503 documented."""
+    responses: dict[int | str, dict[str, Any]] = {
+        503: {"description": "A dependency is not available"}
+    }
+    if guard:
+        responses[401] = {"description": "Missing or invalid API key"}
+    return APIRouter(prefix=prefix, tags=[tag], dependencies=guard, responses=responses)
+
+
 def overview_router(specs: Sequence[UseCaseSpec], guard: Guard) -> APIRouter:
-    router = APIRouter(prefix=PREFIX, tags=["ui"], dependencies=guard)
+    router = _router(PREFIX, "ui", guard)
 
     @router.get("/overview", summary="every product at a glance", response_model=Overview)
     async def overview(request: Request, services: ServicesDep) -> Overview:
@@ -164,8 +176,7 @@ def service_links(services: Services) -> dict[str, str]:
 def incremental_ui_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
     """`/incremental/<uc>/history` and `/incremental/<uc>/stream`."""
     uc = spec.key
-    router = APIRouter(prefix=f"{PREFIX}/incremental/{uc}", tags=[f"incremental {uc}"],
-                       dependencies=guard)  # fmt: skip
+    router = _router(f"{PREFIX}/incremental/{uc}", f"incremental {uc}", guard)
 
     @router.get(
         "/history",
@@ -244,10 +255,12 @@ async def _snapshot(services: Services, spec: UseCaseSpec) -> dict[str, Any]:
 async def _updates(
     request: Request, services: Services, spec: UseCaseSpec, interval: float, limit: int
 ) -> AsyncIterator[str]:
-    """SSE frames: an `update` when the learner's state changed, a comment to keep alive."""
+    """SSE frames: an `update` when the learner's state changed, a comment to keep alive.
+    The stream ends after `STREAM_MAX_SECONDS` (EventSource reconnects after `retry`)."""
     last, sent, quiet = None, 0, 0.0
+    ends = time.monotonic() + STREAM_MAX_SECONDS
     yield f"retry: {int(interval * 1000)}\n\n"
-    while not await request.is_disconnected():
+    while time.monotonic() < ends and not await request.is_disconnected():
         try:
             payload = json.dumps(await _snapshot(services, spec), default=str)
         except HTTPException as error:
@@ -271,7 +284,7 @@ def retrain_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
 
     uc = spec.key
     job = training_job_name(spec)
-    router = APIRouter(prefix=f"{PREFIX}/batch/{uc}", tags=[f"batch {uc}"], dependencies=guard)
+    router = _router(f"{PREFIX}/batch/{uc}", f"batch {uc}", guard)
     errors = {
         404: {"description": "Dagster has no such job or run"},
         502: {"description": "Dagster refused the request"},
