@@ -13,13 +13,14 @@ COELHO := $(VENV)/bin/coelho
 SERVICES ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps kafka-jars up down status test lint format
+.PHONY: help install system-deps kafka-jars ui up down status test lint format
 
 help:
 	@echo "make up       install, then start Kafka, Redis, MLflow, Dagster, the API and the producers"
 	@echo "make down     stop every local service (data under \$${COELHO_HOME:-.coelho} is kept)"
 	@echo "make status   show each service: state, URL, pid, memory, log file"
 	@echo "make test     install, then run the whole test suite (real Kafka, Redis, MLflow)"
+	@echo "make ui       build the web UI (coelho_serving/ui, npm ci + build when stale)"
 	@echo "make lint     ruff check and format check"
 	@echo "make k3d-up   (needs Docker) k3d cluster, image, Helm chart; make k3d-down removes it"
 
@@ -40,7 +41,11 @@ system-deps:
 kafka-jars: install system-deps
 	$(PY) -m coelho_pipelines.platform
 
-up: install system-deps kafka-jars
+# The web UI (served by the API at /ui): npm ci + build when missing or stale; needs Node 20.19+.
+ui:
+	@scripts/build-ui.sh
+
+up: install system-deps kafka-jars ui
 	$(COELHO) up $(if $(SERVICES),--services $(SERVICES))
 
 down: install
@@ -49,7 +54,7 @@ down: install
 status: install
 	$(COELHO) status
 
-test: install system-deps kafka-jars
+test: install system-deps kafka-jars ui
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -25,6 +25,7 @@ from coelho_serving.observability import MetricsMiddleware, metrics_response
 from coelho_serving.routers import PREFIX, api_routers
 from coelho_serving.security import Guard, add_cors, api_key_guard
 from coelho_serving.services import Services
+from coelho_serving.ui_routes import UI_PATH, mount_ui, service_links, ui_routers
 
 DESCRIPTION = """\
 Predictions from the live River model (Redis, else the latest MLflow snapshot) and from the
@@ -54,8 +55,9 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     errors.install(app, [spec.key for spec in specs])
     guard = api_key_guard(config.api_key)
     _system_routes(app, specs, guard)
-    for router in api_routers(specs, guard):
+    for router in [*api_routers(specs, guard), *ui_routers(specs, guard)]:
         app.include_router(router)
+    mount_ui(app)
     prediction_io.document_request_models(app, (schemas.request_model(s) for s in specs))
     app.add_middleware(MetricsMiddleware)
     add_cors(app, config.cors_origins)
@@ -117,6 +119,8 @@ def _links(request: Request, specs: Any) -> dict[str, Any]:
         "service": "coelho",
         "version": request.app.version,
         "links": {
+            "ui": f"{base}{UI_PATH}/",
+            **service_links(request.app.state.services),
             "docs": f"{base}/docs",
             "openapi": f"{base}/openapi.json",
             "health": f"{base}/health",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages of the local platform and its tests (Debian/Ubuntu):
 #   redis-server (Redis), openjdk-17-jre-headless (Kafka broker, java 17+), maven (resolves the
-#   Kafka jars), python3-venv (the project's .venv).
+#   Kafka jars), python3-venv (the project's .venv), chromium (the web UI's browser tests, driven
+#   by Playwright: no browser download).
 # Idempotent and instant when everything is present. Installs with apt-get as root (or sudo);
 # otherwise prints the one apt-get line to run and exits non-zero.
 set -euo pipefail
@@ -9,6 +10,7 @@ set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 java_major() {
     java -version 2>&1 | sed -n 's/.*version "\([0-9]*\)\(\.\([0-9]*\)\)\{0,1\}.*/\1 \3/p' | head -n1 |

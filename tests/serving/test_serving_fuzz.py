@@ -21,6 +21,9 @@ from coelho_serving.app import create_app
 
 EXAMPLES = 5
 KEY = "fuzz-key"
+# Not fuzzed (tests/ui/test_ui_api.py tests them): an SSE stream only ends when the client
+# leaves, and retrain launches a run in whatever Dagster COELHO_DAGSTER_URL points at.
+UNFUZZED = ("/stream", "/retrain", "/retrain/{run_id}")
 
 
 def _fuzz(operation: Any, mode: GenerationMode) -> None:
@@ -53,6 +56,8 @@ def test_fuzz_every_operation(stack: Any, trained: Any) -> None:
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
+        if operation.path.endswith(UNFUZZED):
+            continue
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
                 _fuzz(operation, mode)
