@@ -4,13 +4,12 @@ One row per customer from the raw Delta table: the key, the time of the customer
 event (in `spec.time_field`), `n_events`, each profile value as the decayed mean the learner
 keeps (`incremental/profiles.py`; the k-th newest event weighs `decay ** k`, a value no event
 observed is NULL) and, for the cluster analytics, the customer's most frequent value of
-each categorical event feature (not a model input). `profile_state_sql` gives the decayed
+each categorical event feature (not a model input). `request_state_sql` gives the decayed
 sums themselves, so serving can add one more event in python exactly as the learner does.
 """
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import duckdb
@@ -85,67 +84,85 @@ def profile_sql(spec: UseCaseSpec, source: str = "raw", dedupe: bool = True) -> 
     )
 
 
-def profile_state_sql(spec: UseCaseSpec, source: str = "raw", dedupe: bool = True) -> str:
-    """Per customer in the list `$customers`: `n_events` and, per profile value i, `s{i}`
-    (decayed sum of the values) and `w{i}` (decayed count of the events that observed it), the
-    learner's state, over all their events except those whose id is in the list `$exclude`
-    (events being scored that are already ingested)."""
+def request_state_sql(spec: UseCaseSpec, source: str = "raw") -> str:
+    """The learner's state of each request's customer before that request's event: per
+    request i (the lists `$customers` and `$exclude`, zipped), `n_events` and per profile
+    value j the decayed sum `s{j}` and decayed observation count `w{j}` over the customer's
+    events in `source`, leaving out the event whose id is `$exclude[i]` (an event being scored
+    that is already ingested; NULL: none). A request whose customer has no events is absent."""
     profile = _profile(spec)
+    key, time, event_id = quote(profile.key_field), quote(spec.time_field), quote(spec.id_field)
     weight = "pow(CAST($decay AS DOUBLE), _age)"
-    columns = [f"_customer AS {quote(profile.key_field)}", f"count(*) AS {N_EVENTS}"]
-    for i in range(len(profile.features)):
-        v = _value_column(i)
-        columns.append(f"coalesce(sum({weight} * {v}), 0.0) AS s{i}")
-        columns.append(f"coalesce(sum(CASE WHEN {v} IS NOT NULL THEN {weight} END), 0.0) AS w{i}")
-    key, event_id = quote(profile.key_field), quote(spec.id_field)
-    chosen = (
-        f"(SELECT * FROM {source} WHERE list_contains($customers, {key}) "
-        f"AND NOT list_contains($exclude, {event_id}))"
-    )
-    body = ",\n       ".join(columns)
-    return (
-        f"WITH aged AS ({_aged_events_sql(spec, chosen, dedupe)})\n"
-        f"SELECT {body}\nFROM aged GROUP BY _customer"
-    )
+    values = [f"CAST(({f.sql}) AS DOUBLE) AS {_value_column(j)}" for j, f in
+              enumerate(profile.features)]  # fmt: skip
+    sums = []
+    for j in range(len(profile.features)):
+        v = _value_column(j)
+        sums.append(f"coalesce(sum({weight} * {v}), 0.0) AS s{j}")
+        sums.append(f"coalesce(sum(CASE WHEN {v} IS NOT NULL THEN {weight} END), 0.0) AS w{j}")
+    tiebreak = ", ".join(f"e.{c} DESC" for c in _ORDER_TIEBREAK)
+    value_columns = ",\n           ".join(values)
+    sum_columns = ",\n       ".join(sums)
+    return f"""
+WITH requests AS (
+    SELECT unnest(range(len($customers))) AS _request, unnest($customers) AS _customer,
+           unnest($exclude) AS _exclude
+),
+history AS (  -- the requested customers' events, each event id once
+    SELECT * FROM {source} WHERE list_contains($customers, {key})
+    QUALIFY row_number() OVER (PARTITION BY {event_id}
+                               ORDER BY ingested_at, kafka_partition, kafka_offset) = 1
+),
+aged AS (
+    SELECT r._request,
+           {value_columns},
+           row_number() OVER (PARTITION BY r._request ORDER BY e.{time} DESC, {tiebreak}) - 1
+               AS _age
+    FROM requests r JOIN history e
+      ON e.{key} = r._customer AND e.{event_id} IS DISTINCT FROM r._exclude
+)
+SELECT _request, count(*) AS {N_EVENTS},
+       {sum_columns}
+FROM aged GROUP BY _request"""
 
 
-def customer_states(
+def request_states(
     spec: UseCaseSpec,
     con: duckdb.DuckDBPyConnection,
-    customers: list[str],
-    exclude_ids: list[str],
+    events: list[dict[str, Any]],
     source: str = "raw",
-) -> dict[str, Any]:
-    """The learner's `CustomerState` of each listed customer that has events in `source`."""
+) -> list[Any]:
+    """Per event, the learner's `CustomerState` of its customer from `source` without that
+    event (None: no history). One query for all events (a micro-batch)."""
     from coelho_pipelines.incremental.profiles import CustomerState
 
     profile = _profile(spec)
-    params = {"start": date.min, "end": date.max, "customers": list(customers),
-              "exclude": list(exclude_ids), "decay": profile.decay}  # fmt: skip
-    rows = con.execute(profile_state_sql(spec, source, dedupe=True), params).fetchall()
+    customers = [str(e.get(profile.key_field)) for e in events]
+    exclude = [None if e.get(spec.id_field) is None else str(e[spec.id_field]) for e in events]
+    params = {"customers": customers, "exclude": exclude, "decay": profile.decay}
+    rows = con.execute(request_state_sql(spec, source), params).fetchall()
+    states: list[Any] = [None] * len(events)
     size = len(profile.features)
-    states: dict[str, Any] = {}
     for row in rows:
         state = CustomerState(size)
         state.events = int(row[1])
         state.sums = [float(v) for v in row[2::2]]
         state.weights = [float(v) for v in row[3::2]]
-        states[row[0]] = state
+        states[int(row[0])] = state
     return states
 
 
 def profile_rows(
-    spec: UseCaseSpec, events: list[dict[str, Any]], states: dict[str, Any]
+    spec: UseCaseSpec, events: list[dict[str, Any]], states: list[Any]
 ) -> list[dict[str, float | None]]:
-    """Each event's customer profile after that event: its customer's state (`states`, left
-    unchanged; a customer not in it starts empty) with the event applied as the learner does."""
+    """Each event's customer profile after that event: its state (`states[i]`, left
+    unchanged; None starts empty) with the event applied as the learner does."""
     from coelho_pipelines.incremental.profiles import CustomerState
 
     profile = _profile(spec)
     names = profile.feature_names
     rows = []
-    for event in events:
-        known = states.get(str(event.get(profile.key_field)))
+    for event, known in zip(events, states, strict=True):
         state = known.copy() if known is not None else CustomerState(len(names))
         state.apply([f.extract(event) for f in profile.features], profile.decay)
         rows.append(dict(zip(names, state.values(), strict=True)))
@@ -159,17 +176,15 @@ def serving_rows(
     storage_options: dict[str, str] | None = None,
 ) -> list[dict[str, float | None]]:
     """`profile_rows` with each customer's history read from the raw Delta table at `raw_uri`
-    (no table yet: no history). The events themselves are left out of the history."""
+    (no table yet: no history). Each event is left out of its own history, so scoring events
+    one by one or together gives the same answers."""
     from coelho_pipelines.batch import features as feature_sql
 
-    profile = _profile(spec)
-    states: dict[str, Any] = {}
-    if feature_sql.table_exists(raw_uri, storage_options):
+    states: list[Any] = [None] * len(events)
+    if events and feature_sql.table_exists(raw_uri, storage_options):
         con = feature_sql.connect()
         feature_sql.register_delta(con, "raw", raw_uri, storage_options)
-        customers = sorted({str(e.get(profile.key_field)) for e in events})
-        ids = [str(e.get(spec.id_field)) for e in events if e.get(spec.id_field) is not None]
-        states = customer_states(spec, con, customers, ids)
+        states = request_states(spec, con, events)
     return profile_rows(spec, events, states)
 
 

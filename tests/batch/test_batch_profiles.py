@@ -120,6 +120,21 @@ def test_serving_rows_are_the_history_plus_the_event_as_the_learner_would(stream
     assert empty == alone | {}
 
 
+def test_scoring_events_together_answers_as_one_by_one(stream) -> None:  # noqa: ANN001
+    """A micro-batch: each event is left out of its own customer's history only."""
+    _, events, uri = stream
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event["customer_id"]] = counts.get(event["customer_id"], 0) + 1
+    busiest = max(counts, key=counts.get)
+    same = [e for e in events if e["customer_id"] == busiest][-3:]  # ingested already
+    batch = [*same, {**same[-1], "event_id": None}, events[5]]
+    together = batch_profiles.serving_rows(ECCI, batch, uri)
+    alone = [batch_profiles.serving_rows(ECCI, [event], uri)[0] for event in batch]
+    assert together == alone
+    assert together[0] != together[1]  # different events of one customer
+
+
 def test_repeated_event_ids_count_once(stream, tmp_path) -> None:  # noqa: ANN001
     _, events, _ = stream
     uri = write_raw_events(ECCI, str(tmp_path), events[:600])

@@ -77,7 +77,16 @@ def test_batch_predict_serves_exactly_the_registered_models_outputs(
     )
     events = trained.events[key][-60:]
     column = "probability" if spec.task == "classification" else "prediction"
-    expected = registry.predict_frame(model, spec, events)[column].tolist()
+    if spec.profile is not None:  # ecci: each customer's profile from the raw table + event
+        from coelho_pipelines.batch.profiles import serving_rows
+        from coelho_pipelines.models.encoding import FeatureLayout
+        from coelho_pipelines.settings import table_uri
+
+        rows = serving_rows(spec, events, table_uri(stack.lakehouse, spec.topic))
+        frame = FeatureLayout.of(spec.model_features).frame_from_rows(rows)
+        expected = model.predict_frame(frame)[column].tolist()
+    else:
+        expected = registry.predict_frame(model, spec, events)[column].tolist()
     with stack.client() as client:
         single = [_predict(client, "batch", key, event).json() for event in events[:30]]
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
