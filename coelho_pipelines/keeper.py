@@ -16,6 +16,7 @@ the switch is turned off nothing renews the lease, so the run ends itself within
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import queue
 import signal
@@ -360,8 +361,18 @@ def stream_from_worker(
         finally:
             events.put(_DONE)
 
+    def stop_at_exit() -> None:
+        """Dagster can raise its interrupt outside this generator (while it handles an event)
+        and drop the op; the process then exits: stop the work and let it finish first."""
+        if worker.is_alive():
+            if control.log is not None:
+                control.log("interrupted outside the op: stopping the work gracefully before exit")
+            control.signalled.set()
+            worker.join(timeout=300)
+
     worker = threading.Thread(target=run, name=name, daemon=True)
     worker.start()
+    atexit.register(stop_at_exit)
     try:
         while True:
             try:
@@ -377,6 +388,7 @@ def stream_from_worker(
         if worker.is_alive():  # torn down from outside: stop the work, let it finish
             control.signalled.set()
         worker.join()
+        atexit.unregister(stop_at_exit)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]

@@ -211,20 +211,23 @@ def _ingest_continuously(
         for report in ingestion.run(control.should_stop):
             emit(report)
 
-    with RunControl(context.instance, context.run.run_id, log=context.log.info) as control:
-        # ingesting on a worker thread; this thread turns its reports into Dagster events
-        for report in stream_from_worker(consume, control, "coelho-ingest"):
-            if isinstance(report, CheckResults):
-                yield from (_check_evaluation(r) for r in report.results)
-            elif not report.final:
-                yield from _progress_events(spec, report, raw_uri)
-            else:
-                last = report
-    totals = ingestion.totals
-    context.log.info(
-        f"{spec.key}: continuous ingestion stopped ({control.stop_reason}); {totals.events} "
-        f"events and {totals.dead_letters} dead letters in {totals.commits} commits"
-    )
+    control = RunControl(context.instance, context.run.run_id, log=context.log.info)
+    try:
+        with control:
+            # ingesting on a worker thread; this thread turns its reports into Dagster events
+            for report in stream_from_worker(consume, control, "coelho-ingest"):
+                if isinstance(report, CheckResults):
+                    yield from (_check_evaluation(r) for r in report.results)
+                elif not report.final:
+                    yield from _progress_events(spec, report, raw_uri)
+                else:
+                    last = report
+    finally:  # also when Dagster closes the op on an interrupt: the worker has finished by now
+        totals = ingestion.totals
+        context.log.info(
+            f"{spec.key}: continuous ingestion stopped ({control.stop_reason}); {totals.events} "
+            f"events and {totals.dead_letters} dead letters in {totals.commits} commits"
+        )
     meta = _progress_metadata(last, raw_uri)
     yield dg.MaterializeResult(asset_key=raw_events_key(spec), metadata=meta)
     yield dg.MaterializeResult(

@@ -211,7 +211,9 @@ def test_kill_minus_nine_of_continuous_runs_neither_loses_nor_duplicates(
     out, err = child.communicate(timeout=120)
     assert child.returncode == 0, err[-3000:]
     assert json.loads(out.strip().splitlines()[-1])["success"] is False  # interrupted: canceled
-    assert "continuous ingestion stopped (signal)" in err  # gracefully, committing what it had
+    # gracefully: in the op, or (interrupt landing in Dagster's own code) before the exit
+    graceful = ("continuous ingestion stopped (signal)", "stopping the work gracefully")
+    assert any(line in err for line in graceful), err[-3000:]
     assert rows == n_events
     table = DeltaTable(lakehouse.table_uri(spec.topic))
     ids = table.to_pyarrow_table().column(spec.id_field)
