@@ -62,6 +62,18 @@ def logistic_regression(numeric: tuple[str, ...], categorical: tuple[str, ...]) 
     )
 
 
+def pace_tree_regressor(unit: str) -> Any:
+    """A Hoeffding tree learning the target per unit of `unit` (an eta challenger: travel
+    seconds per km split by hour, day, weather and driver), on native features."""
+    from river import tree
+
+    from coelho_pipelines.use_cases.rate_models import PerUnitRegressor
+
+    return PerUnitRegressor(
+        tree.HoeffdingTreeRegressor(grace_period=100, leaf_prediction="mean"), unit=unit
+    )
+
+
 def dbstream() -> Any:
     """DBSTREAM with the reference's hyperparameters (the ecci incremental model)."""
     from river import cluster
