@@ -128,7 +128,9 @@ def test_learns_every_partition_prequentially_like_river_and_skips_bad_events(
     assert model.events_learned == 400 and set(model.predict(events[0])) == {
         "fraud_probability",
         "prediction",
+        "decision_threshold",
     }
+    assert model.predict(events[0])["decision_threshold"] == summary.metrics["decision_threshold"]
     assert live_store.random_sample(client, "tfd", ns)[TFD.id_field] in by_id
 
     store = SnapshotStore(mlflow_service.tracking_uri, TFD, run_settings.experiment)
