@@ -287,9 +287,9 @@ def _kmeans_rows_encoded(model: Any, rows: list[dict[str, Any]]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def tfd_learned() -> tuple[Any, list[dict[str, Any]]]:
-    from coelho_pipelines.incremental.learner import Learner, Record
-
     import dataclasses
+
+    from coelho_pipelines.incremental.learner import Learner, Record
 
     # the forest alone: with its challengers the learner may serve another candidate by now
     spec = dataclasses.replace(get_spec("tfd"), river_challengers=())
