@@ -56,7 +56,10 @@ def logistic_regression(numeric: tuple[str, ...], categorical: tuple[str, ...]) 
     return compose.Pipeline(
         compose.TransformerUnion(
             compose.Select(*numeric) | preprocessing.StandardScaler(),
-            compose.Select(*categorical) | preprocessing.OneHotEncoder(),
+            # Only the hot keys: River's encoder emits the zeros in the order of a set of
+            # strings, which differs between processes (hash seeds), so a resumed model would
+            # sum the same terms in another order; the zeros add nothing (no L2).
+            compose.Select(*categorical) | preprocessing.OneHotEncoder(drop_zeros=True),
         ),
         linear_model.LogisticRegression(),
     )
