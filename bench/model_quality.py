@@ -180,9 +180,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_table(rows: list[Row]) -> None:
-    print("| use case | model | quality (newest window) | speed | notes |")
-    print("|---|---|---|---|---|")
+def print_table(rows: list[Row], header: bool = True) -> None:
+    if header:
+        print("| use case | model | quality (newest window) | speed | notes |")
+        print("|---|---|---|---|---|")
     for row in rows:
         quality = ", ".join(f"{k} {_fmt(v)}" for k, v in row.quality.items())
         speed = "" if row.speed is None else f"{row.speed:,.0f} ev/s"
@@ -200,6 +201,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"\n{args.events:,} default-stream events per use case, seed {args.seed}, "
           f"quality over the newest {args.window:,}\n", flush=True)  # fmt: skip
+    print_table([])  # the header; each row follows as it is measured, then the whole table
     rows: list[Row] = []
     verdicts: list[str] = []
     for key in args.use_cases.split(","):
@@ -209,13 +211,13 @@ def main() -> None:
             row, learner = served(spec, events, args.window)
             row.quality = {"ARI": ecci_ari(spec, events, learner)}
             rows.append(row)
-            print_table(rows[-1:])
+            print_table(rows[-1:], header=False)
             continue
         rows.append(today(spec, events, args.window))
-        print_table(rows[-1:])
+        print_table(rows[-1:], header=False)
         row, _learner = served(spec, events, args.window)
         rows.append(row)
-        print_table(rows[-1:])
+        print_table(rows[-1:], header=False)
         speed_ok = (row.speed or 0.0) >= TARGETS["throughput"]
         verdicts.append(f"{key} throughput {row.speed:,.0f} ev/s >= 100: {speed_ok}")
         if spec.task == "classification":
@@ -227,7 +229,7 @@ def main() -> None:
                 spec, events, args.window, args.catboost_iterations
             )
             rows.append(batch_row)
-            print_table(rows[-1:])
+            print_table(rows[-1:], header=False)
             live = row.quality["MAE"]
             ratio = live / batch_mae
             verdicts.append(
