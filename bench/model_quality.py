@@ -111,7 +111,7 @@ def served(spec: UseCaseSpec, events: list[dict], window: int) -> tuple[Row, Lea
     speed = len(events) / (time.perf_counter() - started)
     # The served decisions are re-derived from each step (outside the timed loop).
     for event, step in zip(events, steps, strict=True):
-        if step.error is not None:
+        if step.error is not None or label_field is None:
             continue
         y = event[label_field]
         if spec.task == "classification":
@@ -180,13 +180,15 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_table(rows: list[Row]) -> None:
-    print("| use case | model | quality (newest window) | speed | notes |")
-    print("|---|---|---|---|---|")
+def print_table(rows: list[Row], header: bool = True) -> None:
+    if header:
+        print("| use case | model | quality (newest window) | speed | notes |")
+        print("|---|---|---|---|---|")
     for row in rows:
         quality = ", ".join(f"{k} {_fmt(v)}" for k, v in row.quality.items())
         speed = "" if row.speed is None else f"{row.speed:,.0f} ev/s"
-        print(f"| {row.use_case} | {row.model} | {quality} | {speed} | {'; '.join(row.notes)} |")
+        print(f"| {row.use_case} | {row.model} | {quality} | {speed} | {'; '.join(row.notes)} |",
+              flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -197,6 +199,9 @@ def main() -> None:
     parser.add_argument("--use-cases", default="tfd,eta,ecci")
     parser.add_argument("--catboost-iterations", type=int, default=500)
     args = parser.parse_args()
+    print(f"\n{args.events:,} default-stream events per use case, seed {args.seed}, "
+          f"quality over the newest {args.window:,}\n", flush=True)  # fmt: skip
+    print_table([])  # the header; each row follows as it is measured, then the whole table
     rows: list[Row] = []
     verdicts: list[str] = []
     for key in args.use_cases.split(","):
@@ -206,10 +211,13 @@ def main() -> None:
             row, learner = served(spec, events, args.window)
             row.quality = {"ARI": ecci_ari(spec, events, learner)}
             rows.append(row)
+            print_table(rows[-1:], header=False)
             continue
         rows.append(today(spec, events, args.window))
+        print_table(rows[-1:], header=False)
         row, _learner = served(spec, events, args.window)
         rows.append(row)
+        print_table(rows[-1:], header=False)
         speed_ok = (row.speed or 0.0) >= TARGETS["throughput"]
         verdicts.append(f"{key} throughput {row.speed:,.0f} ev/s >= 100: {speed_ok}")
         if spec.task == "classification":
@@ -221,14 +229,14 @@ def main() -> None:
                 spec, events, args.window, args.catboost_iterations
             )
             rows.append(batch_row)
+            print_table(rows[-1:], header=False)
             live = row.quality["MAE"]
             ratio = live / batch_mae
             verdicts.append(
                 f"eta live MAE {live:.1f} / batch MAE {batch_mae:.1f} = {ratio:.3f}"
                 f" <= 1.15: {ratio <= TARGETS['eta_ratio']}"
             )
-    print(f"\n{args.events:,} default-stream events per use case, seed {args.seed}, "
-          f"quality over the newest {args.window:,}\n")  # fmt: skip
+    print()
     print_table(rows)
     print()
     for verdict in verdicts:

@@ -179,11 +179,16 @@ class Learner:
         )
         if getattr(self.progress, "challengers", None) is None:  # new, or an older snapshot
             self.progress.challengers = Challengers.fresh(
-                spec, self.bundle.model, self.progress.metrics, threshold_every
+                spec,
+                self.bundle.model,
+                self.progress.metrics,
+                self.bundle.features,
+                threshold_every,
             )
             self.bundle.candidate = self.progress.challengers.leaderboard.served
         else:
-            self.progress.challengers.attach(self.bundle.model)
+            self.progress.challengers.attach(self.bundle)
+            self.progress.challengers.reconcile(spec, threshold_every)
         self.challengers: Challengers = self.progress.challengers
         self._validator = EventValidator(spec)  # the ingestion's rules, compiled
         self._time_field = spec.time_field
@@ -216,6 +221,7 @@ class Learner:
         """Point the bundle and the served metrics at the leaderboard's served candidate."""
         served = self.challengers.served
         self.bundle.model = served.model
+        self.bundle.features = self.challengers.features[served.numeric_only]
         self.bundle.candidate = served.name
         self.progress.metrics = served.metrics
         tuner = served.threshold
@@ -320,13 +326,23 @@ class Learner:
         if record.offset >= 0:
             self.progress.offsets[record.partition] = record.offset + 1
 
+    def _encode(
+        self, event: dict[str, Any], raw: dict[str, Any] | None = None
+    ) -> dict[bool, dict[str, Any]]:
+        """The event in each encoding the candidates use (each pipeline learns it once)."""
+        return {
+            mode: pipeline.learn_transform(event, raw)
+            for mode, pipeline in self.challengers.features.items()
+        }
+
     def _classify(self, event: dict[str, Any], t: datetime) -> tuple[Any, float | None]:
-        x = self.bundle.features.learn_transform(event)
+        xs = self._encode(event)
         y = event[self.spec.label_field]
         served = self._board.served
         served_proba: dict = {}
         served_label = None
         for name, candidate in self.challengers.candidates.items():
+            x = xs[candidate.numeric_only]
             proba = self._predictors[name](x)  # River's vote, exactly (see forest_vote.py)
             label = self._decide(candidate, proba, y)
             candidate.metrics.update_classification(y, proba, t, label)
@@ -354,11 +370,12 @@ class Learner:
         return label
 
     def _regress(self, event: dict[str, Any], t: datetime) -> tuple[Any, float | None]:
-        x = self.bundle.features.learn_transform(event)
+        xs = self._encode(event)
         y = event[self.spec.label_field]
         served = self._board.served
         served_pred = None
         for name, candidate in self.challengers.candidates.items():
+            x = xs[candidate.numeric_only]
             y_pred = candidate.model.predict_one(x)
             candidate.metrics.update_regression(y, y_pred, t)
             candidate.model.learn_one(x, y)
@@ -368,10 +385,11 @@ class Learner:
 
     def _cluster(self, event: dict[str, Any], t: datetime) -> tuple[Any, float | None]:
         raw: dict[str, Any] = {}
-        x = self.bundle.features.learn_transform(event, raw)
+        xs = self._encode(event, raw)
         served = self._board.served
         served_cluster, served_distances = None, None
         for name, candidate in self.challengers.candidates.items():
+            x = xs[candidate.numeric_only]
             model = candidate.model
             if self._nearest[name]:
                 cluster, distances = DistanceSilhouette.predict_nearest(x, model.centers)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from coelho_pipelines.schema import FieldSpec as F
 from coelho_pipelines.use_cases import model_factories as mf
-from coelho_pipelines.use_cases.spec import MetricRule, UseCaseSpec, field_feature
+from coelho_pipelines.use_cases.spec import Candidate, MetricRule, UseCaseSpec, field_feature
 
 HOUSTON_LAT = (29.5, 30.1)
 HOUSTON_LON = (-95.8, -95.0)
@@ -63,6 +64,15 @@ FEATURES = (
 )
 
 
+CHALLENGERS = (
+    Candidate(
+        "PaceTreeRegressor",
+        partial(mf.pace_tree_regressor, unit="estimated_distance_km"),
+        native_features=True,
+    ),
+)
+
+
 def _generator(seed: int = 42, **options: Any):  # noqa: ANN202
     from coelho_pipelines.generators.trips import TripGenerator
 
@@ -112,5 +122,7 @@ SPEC = UseCaseSpec(
     plot_tabs=("regression", "features", "target", "diagnostics"),
     river_model_name="ARFRegressor",
     batch_model_name="CatBoostRegressor",
+    river_challengers=CHALLENGERS,
+    river_leaderboard=MetricRule("RollingMAE", "min"),  # the last 1,000 events
     extras={"houston_lat": HOUSTON_LAT, "houston_lon": HOUSTON_LON, "timezone": HOUSTON_TIMEZONE},
 )

@@ -133,6 +133,9 @@ class Candidate:
 
     name: str
     factory: Callable[[], Any]
+    # True: the candidate learns from native features (numbers unscaled, categoricals as
+    # strings) instead of the use case's default encoding (see incremental.features).
+    native_features: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Usage: python learner_child.py '<json>' where the JSON holds use_case, endpoints, settings
 and optionally kill_at (events learned) with after_snapshot (durable snapshot events to
-wait for before the kill -9), or dagster=true to run the Dagster job in process.
+wait for before the kill -9), promotion (PromotionPolicy fields), or dagster=true to run the
+Dagster job in process.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ def run_learner(args: dict) -> None:
     from coelho_pipelines.use_cases import get_spec
 
     spec = get_spec(args["use_case"])
+    if args.get("promotion"):  # a quicker promotion policy (challenger tests)
+        import dataclasses
+
+        from coelho_pipelines.use_cases.spec import PromotionPolicy
+
+        spec = dataclasses.replace(spec, river_promotion=PromotionPolicy(**args["promotion"]))
     endpoints = Endpoints(**args["endpoints"])
     settings = LearnerSettings(**args["settings"])
     kill_at = args.get("kill_at")

@@ -203,3 +203,25 @@ def test_a_pickled_learner_resumes_with_the_same_leaderboard_and_served_leader(
         assert resumed.bundle.predict(event) == learner.bundle.predict(event)
     if spec.task == "classification":
         assert learner.leaderboard.promotions  # the restored state includes a switch
+
+
+def test_a_resume_follows_a_changed_candidate_set() -> None:
+    from coelho_pipelines.use_cases.spec import Candidate
+
+    events = generate(ETA, 300, seed=14)
+    learner = Learner(ETA)
+    learner.learn_many(records(events[:200]))
+    extra = Candidate("Second", ETA.river_candidates[-1].factory)
+    grown = dataclasses.replace(ETA, river_challengers=(*ETA.river_challengers, extra))
+    bundle, progress = pickle.loads(pickle.dumps((learner.bundle, learner.progress)))
+    resumed = Learner(grown, bundle, progress)
+    assert list(resumed.challengers.candidates) == [c.name for c in grown.river_candidates]
+    fresh = resumed.challengers.candidates["Second"].metrics.values()
+    assert fresh["MAE"] == 0.0 < resumed.metric_values()["MAE"]  # scored nothing yet
+    resumed.learn_many(records(events[200:]))
+    assert resumed.leaderboard.names == list(resumed.challengers.candidates)
+    shrunk = dataclasses.replace(ETA, river_challengers=())
+    bundle, progress = pickle.loads(pickle.dumps((resumed.bundle, resumed.progress)))
+    alone = Learner(shrunk, bundle, progress)
+    assert list(alone.challengers.candidates) == [ETA.river_model_name]
+    assert alone.bundle.model is alone.challengers.served.model

@@ -189,6 +189,10 @@ def test_job_run_reports_incremental_model_materializations(
     assert last["events_learned"].value == 700
     assert {"Silhouette", "n_clusters", "n_micro_clusters"} <= set(last)
     assert last["mlflow_run_id"].value
+    assert last["served_candidate"].value == ECCI.river_model_name  # its only candidate
+    board = last["leaderboard"].value
+    assert board["served"] == ECCI.river_model_name and board["use_case"] == "ecci"
+    assert [c["name"] for c in board["candidates"]] == [c.name for c in ECCI.river_candidates]
     status = live_store.read_status(
         redis.Redis.from_url(redis_up.url), "ecci", run_settings.redis_namespace
     )

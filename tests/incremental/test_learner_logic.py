@@ -30,14 +30,20 @@ TFD, ETA, ECCI = get_spec("tfd"), get_spec("eta"), get_spec("ecci")
 NOT_IN_PVS = ("TimeRolling", "RMSLE", "ConfusionMatrix", "ClassificationReport")
 
 
-def _progressive(spec, events, metrics: dict, factory=None) -> dict:  # noqa: ANN001
+def _progressive(spec, events, metrics: dict, candidate=None) -> dict:  # noqa: ANN001
     """River's own progressive validation of a candidate pipeline (default: the spec's
-    model) on the same events; a classifier decides with the learner's online threshold."""
+    model) on the same events, in the candidate's encoding; a classifier decides with the
+    learner's online threshold."""
     from river import evaluate
     from river.metrics.base import Metrics
 
-    factory = factory or spec.river_model
-    features = feature_pipeline(spec)
+    candidate = candidate or spec.river_candidates[0]
+    factory = candidate.factory
+    features = (
+        FeaturePipeline(spec, numeric_only=False)
+        if candidate.native_features
+        else feature_pipeline(spec)
+    )
     dataset = [(features.learn_transform(e), spec.label(e)) for e in events]
     # River's Metrics container passes a weight that some metrics (RollingROCAUC) refuse:
     # those get a run of their own.
@@ -82,7 +88,7 @@ def test_prequential_metrics_equal_river_progressive_val_score(spec, options) ->
         state = learner.challengers.candidates[candidate.name]
         mine = state.metrics.values()
         fresh = {name: spec.river_metrics()[name] for name in comparable}
-        expected = _progressive(spec, events, fresh, candidate.factory)
+        expected = _progressive(spec, events, fresh, candidate)
         assert {name: mine[name] for name in expected} == expected, candidate.name
     served = learner.challengers.served
     assert learner.metric_values() == {

@@ -16,7 +16,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import redis
-from incremental_helpers import endpoints, generate, make_topic, produce, produce_events, settings
+from incremental_helpers import (
+    endpoints,
+    generate,
+    make_topic,
+    produce,
+    produce_events,
+    settings,
+    thresholded,
+)
 
 from coelho_pipelines import telemetry
 from coelho_pipelines.incremental import live_store
@@ -26,6 +34,7 @@ from coelho_pipelines.incremental.sensor import build_drift_sensor
 from coelho_pipelines.incremental.snapshot import SnapshotStore
 from coelho_pipelines.resources import LakehouseResource, RedisResource
 from coelho_pipelines.use_cases import get_spec
+from coelho_pipelines.use_cases.spec import PromotionPolicy
 
 pytestmark = pytest.mark.services
 TFD, ETA, ECCI = get_spec("tfd"), get_spec("eta"), get_spec("ecci")
@@ -86,16 +95,20 @@ def test_learns_every_partition_prequentially_like_river_and_skips_bad_events(
     assert {e["user_id"] for e in events[:50]}  # keyed messages spread over partitions:
     assert len(summary.snapshot.offsets) == 3 and sum(summary.snapshot.offsets.values()) == 403
 
-    # River's progressive validation of the same model on the events in the learner's order.
+    # River's progressive validation of the served model (its online threshold deciding the
+    # labels) on the events in the learner's order; label and probability metrics apart.
     by_id = {e[TFD.id_field]: e for e in events}
     features = FeaturePipeline(TFD)
     dataset = [(features.learn_transform(by_id[i]), by_id[i]["is_fraud"]) for i in order]
     scalars = {
         k: m
         for k, m in TFD.river_metrics().items()
-        if k not in ("ConfusionMatrix", "ClassificationReport", "RollingROCAUC")
+        if k not in ("ConfusionMatrix", "ClassificationReport", "RollingROCAUC", "RollingFBeta")
     }
-    evaluate.progressive_val_score(dataset, TFD.river_model(), Metrics(list(scalars.values())))
+    assert summary.metrics["decision_threshold"] != 0.5  # the threshold moved off argmax
+    for labels in (True, False):
+        group = [m for m in scalars.values() if m.requires_labels is labels]
+        evaluate.progressive_val_score(dataset, thresholded(TFD.river_model()), Metrics(group))
     expected = {k: m.get() for k, m in scalars.items()}
     assert {k: summary.metrics[k] for k in expected} == expected
 
@@ -118,7 +131,9 @@ def test_learns_every_partition_prequentially_like_river_and_skips_bad_events(
     assert model.events_learned == 400 and set(model.predict(events[0])) == {
         "fraud_probability",
         "prediction",
+        "decision_threshold",
     }
+    assert model.predict(events[0])["decision_threshold"] == summary.metrics["decision_threshold"]
     assert live_store.random_sample(client, "tfd", ns)[TFD.id_field] in by_id
 
     store = SnapshotStore(mlflow_service.tracking_uri, TFD, run_settings.experiment)
@@ -192,6 +207,71 @@ def test_resume_after_kill_9_equals_one_uninterrupted_run(
     assert live_store.read_status(client, "tfd", interrupted.redis_namespace)["state"] == (
         "FINISHED"
     )
+
+
+def _without_times(board: dict) -> dict:
+    """A leaderboard dict without the promotions' wall-clock times."""
+    promotions = [{k: v for k, v in p.items() if k != "at"} for p in board["promotions"]]
+    return {**board, "promotions": promotions}
+
+
+def test_resume_after_kill_9_restores_the_leaderboard_and_the_served_leader(
+    kafka_service, redis_up, mlflow_service
+) -> None:  # noqa: ANN001
+    quick = {"margin": 0.0, "min_gap": 0.02, "sustain_events": 200, "check_every": 50,
+             "min_events": 200}  # fmt: skip
+    spec = dataclasses.replace(TFD, river_promotion=PromotionPolicy(**quick))
+    bootstrap = kafka_service.bootstrap_servers
+    topic = make_topic(bootstrap)
+    n = 1500
+    events = generate(spec, n, seed=12, fraud_rate=0.1)
+    produce_events(bootstrap, topic, spec, events)
+    probes = generate(spec, 40, seed=98, fraud_rate=0.3)
+    ends = endpoints(kafka_service, redis_up, mlflow_service)
+
+    reference = LearnerRun(spec, ends, settings(topic, until_events=n, snapshot_every=10_000))
+    assert reference.run().events_learned == n
+    interrupted = settings(topic, snapshot_every=500)
+    child = _child(
+        {
+            "use_case": "tfd",
+            "endpoints": dataclasses.asdict(ends),
+            "settings": dataclasses.asdict(interrupted),
+            "kill_at": 1300,
+            "after_snapshot": 1000,
+            "promotion": quick,
+        },
+        dict(os.environ),
+    )
+    assert child.returncode == -9, child.stderr[-3000:]
+    killed = json.loads(child.stdout.strip().splitlines()[-1])
+    first = reference.learner.leaderboard.promotions[0]
+    assert first.events_learned < killed["snapshot"]  # the snapshot holds a promotion
+
+    resumed = LearnerRun(spec, ends, dataclasses.replace(interrupted, until_events=n))
+    summary = resumed.run()
+    assert summary.resumed_from == killed["snapshot"] and summary.events_learned == n
+    a, b = reference.learner, resumed.learner
+    assert _without_times(b.leaderboard.to_dict()) == _without_times(a.leaderboard.to_dict())
+    assert b.bundle.candidate == a.bundle.candidate == a.leaderboard.served
+    assert b.bundle.decision_threshold == a.bundle.decision_threshold
+    assert [b.bundle.predict(p) for p in probes] == [a.bundle.predict(p) for p in probes]
+    assert b.metric_values() == a.metric_values()
+    # recorded: Redis leaderboard and status, MLflow tag and promotion metric
+    client = redis.Redis.from_url(redis_up.url)
+    stored = live_store.read_leaderboard(client, "tfd", interrupted.redis_namespace)
+    assert stored["served"] == a.leaderboard.served and stored["events_learned"] == n
+    assert [p["served"] for p in stored["promotions"]] == [
+        p.served for p in a.leaderboard.promotions
+    ]
+    status = live_store.read_status(client, "tfd", interrupted.redis_namespace)
+    assert status["served_candidate"] == a.leaderboard.served
+    assert float(status["decision_threshold"]) == a.bundle.decision_threshold
+    store = SnapshotStore(mlflow_service.tracking_uri, spec, interrupted.experiment)
+    run = store.find_run()
+    assert run.data.tags["coelho.served_candidate"] == a.leaderboard.served
+    steps = [m.step for m in store.client.get_metric_history(run.info.run_id, "promotion")]
+    assert sorted(set(steps)) == [p.events_learned for p in a.leaderboard.promotions]
 
 
 def test_learning_continues_while_redis_is_down_and_the_model_appears_after(

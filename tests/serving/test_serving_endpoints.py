@@ -107,6 +107,32 @@ def test_metrics_current_and_history(client: Any, key: str) -> None:
     assert bad.status_code == 422 and "history" in bad.json()["message"]
 
 
+@pytest.mark.parametrize("key", KEYS)
+def test_leaderboard_names_every_candidate_and_the_served_one(client: Any, key: str) -> None:
+    spec = get_spec(key)
+    body = client.get(f"/api/v1/incremental/{key}/leaderboard").json()
+    names = [c.name for c in spec.river_candidates]
+    assert [c["name"] for c in body["candidates"]] == names
+    assert body["metric"]["name"] == spec.leaderboard_rule.name
+    assert body["served"] in names and body["events_learned"] >= 400
+    assert [c["name"] for c in body["candidates"] if c["served"]] == [body["served"]]
+    assert sorted(c["rank"] for c in body["candidates"]) == list(range(1, len(names) + 1))
+    assert isinstance(body["promotions"], list)
+    status = client.get(f"/api/v1/incremental/{key}/status").json()
+    assert status["served_candidate"] == body["served"]
+    if spec.task == "classification":
+        threshold = status["decision_threshold"]
+        assert 0.0 < threshold <= 1.0 and body["decision_threshold"] == threshold
+        metrics = client.get(f"/api/v1/incremental/{key}/metrics").json()["metrics"]
+        assert metrics["decision_threshold"] == threshold
+        sample = client.get(f"/api/v1/incremental/{key}/sample").json()
+        answer = client.post(f"/api/v1/incremental/{key}/predict", json=sample).json()
+        assert answer["decision_threshold"] == threshold
+        assert answer["prediction"] == int(answer["fraud_probability"] >= threshold)
+    else:
+        assert body["decision_threshold"] is None and "decision_threshold" not in status
+
+
 def test_tfd_report(client: Any) -> None:
     body = client.get("/api/v1/incremental/tfd/report").json()
     assert body["confusion_matrix"]["labels"] == [0, 1]
@@ -145,10 +171,11 @@ def test_learner_state_of_a_use_case_never_learned_is_404(stack: Any, client: An
 
     redis = stack.redis()
     keys = live_store.Keys("eta")
-    saved = {name: redis.dump(name) for name in (keys.status, keys.metrics, keys.samples)}
+    names = (keys.status, keys.metrics, keys.samples, keys.leaderboard)
+    saved = {name: redis.dump(name) for name in names}
     redis.delete(*saved)
     try:
-        for path in ("status", "metrics", "sample"):
+        for path in ("status", "metrics", "sample", "leaderboard"):
             response = client.get(f"/api/v1/incremental/eta/{path}")
             assert response.status_code == 404, path
             assert "eta" in response.json()["detail"]

@@ -287,9 +287,12 @@ def _kmeans_rows_encoded(model: Any, rows: list[dict[str, Any]]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def tfd_learned() -> tuple[Any, list[dict[str, Any]]]:
+    import dataclasses
+
     from coelho_pipelines.incremental.learner import Learner, Record
 
-    spec = get_spec("tfd")
+    # the forest alone: with its challengers the learner may serve another candidate by now
+    spec = dataclasses.replace(get_spec("tfd"), river_challengers=())
     events = _events(spec, 2500, seed=9)
     learner = Learner(spec)
     learner.learn_many(Record(event) for event in events[:1500])
