@@ -280,7 +280,7 @@ async def _updates(
 
 def retrain_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
     """`POST /batch/<uc>/retrain` and `GET /batch/<uc>/retrain/<run_id>` (Dagster proxy)."""
-    from coelho_pipelines.batch.jobs import training_job_name
+    from coelho_pipelines.batch.job_names import training_job_name
 
     uc = spec.key
     job = training_job_name(spec)

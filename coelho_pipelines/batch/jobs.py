@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 
+from coelho_pipelines.batch.job_names import retraining_job_name, training_job_name
 from coelho_pipelines.batch.lineage import (
     BATCH_EVALUATION,
     BATCH_MODEL,
@@ -28,14 +29,6 @@ from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 TRAINING_ASSETS = (TRAINING_SET, BATCH_MODEL, BATCH_EVALUATION, BATCH_VISUALIZATIONS,
                    CHAMPION_MODEL)  # fmt: skip
-
-
-def training_job_name(spec: UseCaseSpec) -> str:
-    return f"{spec.key}_batch_training"
-
-
-def retraining_job_name(spec: UseCaseSpec) -> str:
-    return f"{spec.key}_features_and_training"
 
 
 def schedule_name(spec: UseCaseSpec) -> str:

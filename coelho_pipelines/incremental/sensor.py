@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from coelho_pipelines.batch import readiness
-from coelho_pipelines.batch.jobs import retraining_job_name
+from coelho_pipelines.batch.job_names import retraining_job_name
 from coelho_pipelines.incremental import live_store
 from coelho_pipelines.incremental.job import job_name, run_tags
 from coelho_pipelines.keeper import DEFAULT_POLICY, KeeperPolicy, build_keeper_sensor

@@ -20,7 +20,7 @@ from coelho_pipelines.batch.automation import (
     features_automation_sensor_name,
 )
 from coelho_pipelines.batch.defs import build_batch_defs
-from coelho_pipelines.batch.jobs import retraining_job_name
+from coelho_pipelines.batch.job_names import retraining_job_name
 from coelho_pipelines.batch.lineage import CHAMPION_MODEL, FEATURES, asset_key
 from coelho_pipelines.batch.sensors import evaluate, first_training_sensor_name
 from coelho_pipelines.ingestion.assets import raw_events_key

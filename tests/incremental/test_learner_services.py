@@ -321,12 +321,13 @@ def test_drift_is_recorded_and_reaches_the_retraining_sensor(
     bootstrap = kafka_service.bootstrap_servers
     topic = make_topic(bootstrap, partitions=1)  # generator order, so drift_at is exact
     # The generator's own concept drift (`--drift-at`: phished accounts used from their
-    # owners' devices, for travel and bank transfers) raises the served model's miss rate on
-    # frauds from ~23% to ~55% on this stream (30% fraud, so the fraud group fills fast).
-    drift_at = 1200
-    events = generate(TFD, 2400, seed=13, fraud_rate=0.3, drift_at=drift_at)
+    # owners' devices, for travel and bank transfers) lifts the served model's error beyond
+    # its own recent past (30% fraud, so the fraud group fills fast). The leader (logistic
+    # regression) is promoted at ~1,400 events and the monitor's references restart then.
+    drift_at = 3000
+    events = generate(TFD, 6000, seed=13, fraud_rate=0.3, drift_at=drift_at)
     produce_events(bootstrap, topic, TFD, events)
-    run_settings = settings(topic, drift_warmup_events=500, snapshot_every=1000)
+    run_settings = settings(topic, drift_warmup_events=1000, snapshot_every=2000)
     drifts_before = _counter(telemetry.LEARNER_DRIFTS, "tfd")
     summary = LearnerRun(
         TFD, endpoints(kafka_service, redis_up, mlflow_service), run_settings
@@ -342,7 +343,7 @@ def test_drift_is_recorded_and_reaches_the_retraining_sensor(
     after = [r for r in records if r["events_learned"] > drift_at]
     assert after, records  # the concept change is caught
     first = after[0]
-    assert first["error_after"] > first["error_before"] and first["group"] == 1
+    assert first["error_after"] > first["error_before"]
     assert first["mlflow_run_id"] == summary.mlflow_run_id
     store = SnapshotStore(mlflow_service.tracking_uri, TFD, run_settings.experiment)
     run = store.find_run()
