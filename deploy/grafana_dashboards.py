@@ -192,6 +192,28 @@ def ml_pipeline() -> dict:
                 ("sum by (use_case) (increase(coelho_learner_drifts_total[1h]))", "{{use_case}}"),
             ),
             panel(
+                "Online challengers: leaderboard metric",
+                (
+                    "max by (use_case, candidate, metric) (coelho_learner_candidate_metric)",
+                    "{{use_case}} {{candidate}} {{metric}}",
+                ),
+                (
+                    "max by (use_case, candidate) (coelho_learner_served_candidate)",
+                    "{{use_case}} serves {{candidate}}",
+                ),
+            ),
+            panel(
+                "Promotions (per hour) and decision threshold",
+                (
+                    "sum by (use_case, candidate) (increase(coelho_learner_promotions_total[1h]))",
+                    "{{use_case}} promoted {{candidate}}",
+                ),
+                (
+                    "max by (use_case) (coelho_learner_decision_threshold)",
+                    "{{use_case}} threshold",
+                ),
+            ),
+            panel(
                 "Errors and skipped events",
                 (
                     f"sum by (use_case, kind) (rate(coelho_learner_errors_total[{RATE}]))",
