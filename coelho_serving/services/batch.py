@@ -22,6 +22,7 @@ from coelho_serving.services.common import (
     PLOT_NAME,
     cluster_body,
     mlflow_unavailable,
+    require_finite,
     spec_feature,
     unavailable,
 )
@@ -159,7 +160,7 @@ class BatchService:
             raise HTTPException(422, f"the model could not score this event: {error}") from error
         telemetry.API_PREDICTIONS.labels(spec.key, label).inc()
         version = entry.version if run_id is None else run_id
-        return schemas.prediction_body(spec, output, "mlflow", version)
+        return require_finite(schemas.prediction_body(spec, output, "mlflow", version))
 
     def _model_rows(self, spec: UseCaseSpec, events: list[dict[str, Any]]) -> list[Any]:
         """The model inputs of events: their features, or (a use case that clusters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Any, TypeVar
 
@@ -15,6 +16,19 @@ T = TypeVar("T")
 NO_MODEL = "no model trained yet"
 PLOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 MODEL_ERRORS = (ArithmeticError, KeyError, TypeError, ValueError)
+
+
+def require_finite(fields: dict[str, Any]) -> dict[str, Any]:
+    """The model's answer, or a 422 when a number in it is not finite (inputs far outside
+    anything the model learned from can overflow a regression to inf or NaN)."""
+    bad = [k for k, v in fields.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        raise HTTPException(
+            422,
+            f"the model gave no finite {', '.join(bad)} for this event: "
+            "its inputs are far outside the range it learned from",
+        )
+    return fields
 
 
 def redis_errors() -> tuple[type[BaseException], ...]:

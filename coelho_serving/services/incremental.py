@@ -21,6 +21,7 @@ from coelho_serving.services.common import (
     log,
     mlflow_unavailable,
     redis_errors,
+    require_finite,
     spec_feature,
     unavailable,
 )
@@ -135,7 +136,7 @@ class IncrementalService:
         entry, source = await self.model(spec)
         label = "live" if source == "live" else "snapshot"
         try:
-            fields = entry.model.predict(event)
+            fields = require_finite(entry.model.predict(event))
         except MODEL_ERRORS as error:
             telemetry.API_PREDICTION_ERRORS.labels(spec.key, label).inc()
             raise HTTPException(422, f"the model could not score this event: {error}") from error

@@ -16,6 +16,7 @@ import time
 from datetime import UTC
 
 import pytest
+from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
@@ -26,6 +27,7 @@ from coelho_serving.app import create_app
 from coelho_serving.cache import ModelCache
 from coelho_serving.config import ServingConfig
 from coelho_serving.errors import not_found_detail, validation_message
+from coelho_serving.services.common import require_finite
 
 
 class FakeSource:
@@ -200,6 +202,17 @@ def test_prediction_bodies_per_task() -> None:
     assert schemas.prediction_body(get_spec("ecci"), 2, "live", 1)["cluster"] == 2
     for spec in all_specs():
         schemas.response_model(spec).model_validate(schemas.prediction_body(spec, 0.5, "live", 1))
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_a_non_finite_prediction_is_a_422_not_a_null(value: float) -> None:
+    eta = schemas.prediction_body(get_spec("eta"), value, "live", 1)
+    with pytest.raises(HTTPException) as raised:
+        require_finite(eta)
+    assert raised.value.status_code == 422
+    assert "estimated_travel_time_seconds" in raised.value.detail
+    finite = schemas.prediction_body(get_spec("eta"), 321.5, "live", 1)
+    assert require_finite(finite) is finite
 
 
 def test_not_found_messages() -> None:
