@@ -105,7 +105,7 @@ def products_state(env: dict[str, str]) -> dict[str, tuple[int, str]]:
             )
             rows = sql.json()["rows"][0][0] if sql.status_code == 200 else 0
             status = httpx.get(f"{api}/incremental/{spec.key}/status", timeout=30)
-            live = status.json().get("state", "-") if status.status_code == 200 else "-"
+            live = status.json().get("status", "-") if status.status_code == 200 else "-"
         except httpx.HTTPError:
             pass
         state[spec.key] = (rows, live)
