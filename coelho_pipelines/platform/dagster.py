@@ -6,7 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from coelho_pipelines.platform.process import PlatformError
 from coelho_pipelines.platform.service import Context, ServiceDef, http_ok
@@ -82,6 +85,53 @@ def switch_on_automation(ctx: Context) -> None:
     marker.write_text("sensors and schedules switched on by `coelho up`\n")
 
 
+ACTIVE_RUNS_QUERY = """{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED,
+  CANCELING]}) { ... on Runs { results { runId status } } } }"""
+TERMINATE_RUNS = """mutation Terminate($ids: [String!]!) { terminateRuns(runIds: $ids) {
+  __typename } }"""
+RUNS_WIND_DOWN_SECONDS = 60.0
+
+
+def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    response = httpx.post(
+        f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=15
+    )
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def _active_runs(url: str) -> dict[str, str]:
+    """Run id -> status of the runs that are queued, running or being cancelled."""
+    runs = _graphql(url, ACTIVE_RUNS_QUERY)["runsOrError"].get("results", [])
+    return {run["runId"]: run["status"] for run in runs}
+
+
+def terminate_runs(url: str, wind_down_seconds: float = RUNS_WIND_DOWN_SECONDS) -> str | None:
+    """Ask Dagster to terminate every active run and wait until they have ended, so a kept run
+    (learner, continuous ingestion) snapshots or commits and is recorded CANCELED instead of
+    failing when its process is killed with the webserver. A run the sensors launch meanwhile
+    is terminated too. Dagster unreachable: nothing to wind down."""
+    began = time.monotonic()
+    terminated: set[str] = set()
+    try:
+        active = _active_runs(url)
+        while active and time.monotonic() - began < wind_down_seconds:
+            running = [rid for rid, status in active.items() if status != "CANCELING"]
+            if running:
+                _graphql(url, TERMINATE_RUNS, {"ids": running})
+                terminated.update(running)
+            time.sleep(1.0)
+            active = _active_runs(url)
+    except (httpx.HTTPError, KeyError, TypeError, ValueError):
+        return "runs not wound down (Dagster did not answer); stopping anyway"
+    if not terminated:
+        return None
+    seconds = time.monotonic() - began
+    if active:
+        return f"{len(active)} run(s) still active after {seconds:.0f}s; stopping anyway"
+    return f"terminated {len(terminated)} run(s) through Dagster in {seconds:.1f}s"
+
+
 def healthy(port: int) -> bool:
     return http_ok(f"http://127.0.0.1:{port}/server_info")
 
@@ -95,6 +145,7 @@ SERVICE = ServiceDef(
     healthy=healthy,
     prepare=prepare,
     after_start=switch_on_automation,
+    before_stop=terminate_runs,
     env=env,
     cwd=lambda ctx: ctx.project_dir,
     start_timeout=240.0,

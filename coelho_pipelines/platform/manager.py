@@ -302,6 +302,10 @@ class Platform:
         if record is None:
             return False
         began = time.monotonic()
+        if live_process(record) is not None:
+            note = service.before_stop(record.url)
+            if note:
+                report(f"{name}: {note}")
         self._stop_record(service, record)
         report(f"{name}: stopped (pid {record.pid}) in {time.monotonic() - began:.1f}s")
         return True

@@ -49,6 +49,10 @@ def _always_available() -> str | None:
     return None
 
 
+def _nothing_before_stop(_url: str) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class ServiceDef:
     """One local service: how to prepare, start and health-check it.
@@ -58,6 +62,8 @@ class ServiceDef:
     - `after_start(ctx)`: runs once the service is healthy (e.g. create Kafka topics);
     - `healthy(port)`: a quick probe of a running instance;
     - `unavailable()`: a reason the service cannot run in this install, or None;
+    - `before_stop(url)`: winds work down through the running service before its process is
+      stopped (returns a line to report, or None);
     - `depends_on`: services started (when requested) and healthy before this one.
     """
 
@@ -71,6 +77,7 @@ class ServiceDef:
     after_start: Callable[[Context], None] = _nothing
     env: Callable[[Context], dict[str, str]] = _no_env
     unavailable: Callable[[], str | None] = _always_available
+    before_stop: Callable[[str], str | None] = _nothing_before_stop
     depends_on: tuple[str, ...] = ()
     extra_port_keys: tuple[str, ...] = ()
     cwd: Callable[[Context], Path] | None = None

@@ -89,6 +89,14 @@ def failed_runs(dagster_port: int) -> list[str]:
     return [f"{run['jobName']} {run['runId']}" for run in runs]
 
 
+def stored_runs(env: dict[str, str]) -> list[tuple[str, str]]:
+    """(job name, status) of every run, newest first, read from the stopped Dagster instance."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(Path(env["COELHO_HOME"]) / "dagster"))
+    return [(run.job_name, run.status.value) for run in instance.get_runs()]
+
+
 def products_state(env: dict[str, str]) -> dict[str, tuple[int, str]]:
     """Use case -> (raw rows queryable through the API, learner state from the API)."""
     import httpx
@@ -178,6 +186,13 @@ def test_up_status_down_up_keeps_data(platform_user: dict[str, str]) -> None:
 
     down = coelho(env, "down")
     assert down.returncode == 0, down.stderr
+    if subcommand_options("serve") is not None and subcommand_options("produce") is not None:
+        # `down` terminates the kept runs through Dagster first: they end CANCELED, not failed.
+        assert "dagster: terminated" in down.stdout, down.stdout
+        runs = stored_runs(env)
+        assert [run for run in runs if run[1] == "FAILURE"] == [], runs
+        kept = {f"{s.key}_incremental_learning" for s in all_specs()}
+        assert {job for job, state in runs if state == "CANCELED"} >= kept, runs
     after = status(env)
     for name, pid in pids.items():
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", name
