@@ -118,9 +118,13 @@ def publish_model(client: Any, keys: Keys, signed_blob: bytes, floor_version: in
 
 
 def write_status(client: Any, keys: Keys, **fields: Any) -> None:
-    """Update status fields (None values are left out); last_update is set to now."""
-    mapping = {k: str(v) for k, v in fields.items() if v is not None}
+    """Update status fields (None values are left out, "" removes the field); last_update is
+    set to now."""
+    mapping = {k: str(v) for k, v in fields.items() if v is not None and v != ""}
     mapping["last_update"] = now_iso()
+    cleared = [k for k, v in fields.items() if v == ""]
+    if cleared:
+        client.hdel(keys.status, *cleared)
     client.hset(keys.status, mapping=mapping)
 
 

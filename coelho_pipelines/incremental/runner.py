@@ -198,6 +198,7 @@ class LearnerRun:
             mlflow_run_id=run_id,
             dagster_run_id=self.dagster_run_id or "",
             events_learned=learner.events_learned,
+            stop_reason="",  # the previous run's, if any
         )
         reason = "error"
         try:

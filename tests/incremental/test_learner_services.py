@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -373,3 +374,13 @@ def test_drift_is_recorded_and_reaches_the_retraining_sensor(
         )
         result = sensor.evaluate_tick(again)
         assert not result.run_requests and "no new drift" in result.skip_message
+
+
+def test_a_new_run_clears_the_previous_stop_reason(redis_up) -> None:  # noqa: ANN001
+    client = redis.Redis.from_url(redis_up.url)
+    keys = live_store.Keys("tfd", f"test-clear-{uuid.uuid4().hex[:8]}")
+    live_store.write_status(client, keys, state=live_store.FINISHED, stop_reason="idle")
+    assert live_store.read_status(client, "tfd", keys.namespace)["stop_reason"] == "idle"
+    live_store.write_status(client, keys, state=live_store.LIVE, stop_reason="", drifts=None)
+    status = live_store.read_status(client, "tfd", keys.namespace)
+    assert status["state"] == "LIVE" and "stop_reason" not in status and "drifts" not in status
