@@ -70,7 +70,7 @@ class IncrementalLearningConfig(dg.Config):
     snapshot_every: int = 1000
     snapshot_interval_seconds: float = 30.0
     publish_every: int = 100
-    publish_interval_seconds: float = 2.0
+    publish_interval_seconds: float = 1.0
     metrics_every: int = 100
     until_events: int = 0
     drift_warmup_events: int = DEFAULT_WARMUP_EVENTS

@@ -61,7 +61,7 @@ class LearnerSettings:
     snapshot_every: int = 1000
     snapshot_interval_seconds: float = 30.0
     publish_every: int = 100
-    publish_interval_seconds: float = 2.0
+    publish_interval_seconds: float = 1.0
     metrics_every: int = 100
     until_events: int = 0  # stop once this many events are learned in total (0: no limit)
     publish_budget: float = 0.1
