@@ -19,6 +19,8 @@ Publishing happens every `publish_every` events or `publish_interval_seconds`, w
 comes later, and never more often than keeps publishing under `publish_budget` (10%) of
 the time: a capture costs the learning thread the fork (or the inline pickle) and costs the
 machine the child's pickling, which competes with learning for CPU, so both are budgeted.
+Only publish captures set that budget: a snapshot also pickles every candidate and the
+progress (seconds for a forest), and it has its own schedule.
 
 The run ends at `max_duration_seconds` (a long maximum: a learner run lives for hours),
 after `idle_timeout_seconds` without events once caught up (0: never), at `until_events`
@@ -436,7 +438,8 @@ class LearnerRun:
         capture = capturer.capture(learner.bundle, learner.progress, snapshot, mode)
         st.captures += 1
         st.capture_blocking += capture.blocking_seconds
-        st.last_cost = capture.blocking_seconds
+        if not snapshot:  # a snapshot also pickles every candidate: its own schedule budgets it
+            st.last_cost = capture.blocking_seconds
         st.publish_at = capture.started
         st.publish_events = capture.events_learned
         if snapshot:
@@ -450,7 +453,7 @@ class LearnerRun:
             except ChildProcessError as exc:
                 ok, capture.error = False, repr(exc)
             if ok:
-                if capture.pid is not None and capture.pickle_seconds is not None:
+                if not snapshot and capture.pid is not None and capture.pickle_seconds is not None:
                     # The child's pickling competes for CPU with learning: budget it too.
                     st.last_cost = capture.blocking_seconds + capture.pickle_seconds
                 capture.retain(2 if snapshot else 1)
@@ -558,7 +561,7 @@ class _LoopState:
     publish_events: int = 0
     snapshot_events: int = 0
     snapshot_at: float = -1e9  # monotonic time of the last snapshot capture
-    last_cost: float = 0.0  # learning-thread blocking + capture child's pickling time
+    last_cost: float = 0.0  # last publish capture: learning-thread blocking + child's pickling
     capture_blocking: float = 0.0
     captures: int = 0
     snapshots: int = 0
