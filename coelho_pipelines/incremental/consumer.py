@@ -66,6 +66,7 @@ class TopicReader:
         self._waiting_since: dict[int, float] = {}
         self.consumer_errors = 0
         self.expired = 0
+        self.at_head = False  # the last fetch found less than a batch: the stream's head
 
     def open(self, timeout: float = 30.0) -> None:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -123,6 +124,7 @@ class TopicReader:
         from confluent_kafka import KafkaError
 
         messages = self._consumer.consume(num_messages=self.batch_size, timeout=self.poll_timeout)
+        self.at_head = len(messages) < self.batch_size
         for msg in messages:
             error = msg.error()
             partition = msg.partition()

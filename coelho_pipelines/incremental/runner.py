@@ -16,7 +16,9 @@ later (a fast learner catching up does not fork a snapshot every second; a slow 
 gets one every 1,000 events).
 
 Publishing happens every `publish_every` events or `publish_interval_seconds`, whichever
-comes later, and never more often than keeps publishing under `publish_budget` (10%) of
+comes later (at the stream's head, i.e. a fetch found less than a batch, every
+`publish_interval_seconds`: a slow stream's 100 events take 10 s), and never more often
+than keeps publishing under `publish_budget` (10%) of
 the time: a capture costs the learning thread the fork (or the inline pickle) and costs the
 machine the child's pickling, which competes with learning for CPU, so both are budgeted.
 Only publish captures set that budget: a snapshot also pickles every candidate and the
@@ -417,7 +419,7 @@ class LearnerRun:
         publish_due = (
             not snapshot_due
             and since_publish > 0
-            and (since_publish >= s.publish_every or reader.caught_up)
+            and (since_publish >= s.publish_every or reader.at_head)
             and now - st.publish_at
             >= max(s.publish_interval_seconds, st.last_cost / s.publish_budget)
             and not publisher.model_pending

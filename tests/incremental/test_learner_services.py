@@ -384,3 +384,23 @@ def test_a_new_run_clears_the_previous_stop_reason(redis_up) -> None:  # noqa: A
     live_store.write_status(client, keys, state=live_store.LIVE, stop_reason="", drifts=None)
     status = live_store.read_status(client, "tfd", keys.namespace)
     assert status["state"] == "LIVE" and "stop_reason" not in status and "drifts" not in status
+
+
+def test_the_reader_knows_when_it_reached_the_head_of_the_stream(kafka_service) -> None:  # noqa: ANN001
+    """`at_head` (a fetch found less than a batch) lets a slow stream's learner publish every
+    interval instead of every 100 events."""
+    from coelho_pipelines.incremental.consumer import TopicReader
+
+    bootstrap = kafka_service.bootstrap_servers
+    topic = make_topic(bootstrap, partitions=1)
+    produce_events(bootstrap, topic, TFD, generate(TFD, 200, seed=3))
+    with TopicReader(bootstrap, topic, f"test-{uuid.uuid4().hex[:8]}", batch_size=50) as reader:
+        seen, heads = 0, []
+        for record in reader.records():
+            heads.append(reader.at_head)
+            seen += record is not None
+            if seen == 200 and reader.at_head:
+                break
+    assert seen == 200
+    assert False in heads  # fetches of the backlog were full batches
+    assert heads[-1] is True
