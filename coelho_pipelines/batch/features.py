@@ -12,12 +12,15 @@ import threading
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from coelho_pipelines.use_cases.spec import UseCaseSpec
+
+if TYPE_CHECKING:  # DuckDB loads on first use: kept runs (learners, ingestion) never need it
+    import duckdb
 
 PARTITION_COLUMN = "event_date"
 FEATURES_SUFFIX = "_features"
@@ -89,6 +92,8 @@ def _database() -> duckdb.DuckDBPyConnection:
     global _DATABASE
     with _DATABASE_LOCK:
         if _DATABASE is None:
+            import duckdb
+
             from coelho_pipelines.sql_engine import delta_extension_path
 
             database = duckdb.connect(

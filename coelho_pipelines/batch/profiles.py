@@ -10,13 +10,15 @@ sums themselves, so serving can add one more event in python exactly as the lear
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from coelho_pipelines.batch.features import PARTITION_COLUMN, quote
 from coelho_pipelines.use_cases.spec import CustomerProfile, UseCaseSpec
+
+if TYPE_CHECKING:  # DuckDB loads where a connection is made (batch.features.connect)
+    import duckdb
 
 N_EVENTS = "n_events"
 _ORDER_TIEBREAK = ("kafka_partition", "kafka_offset")  # equal event times: Kafka order

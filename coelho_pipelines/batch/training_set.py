@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from coelho_pipelines.batch.features import (
@@ -24,6 +23,9 @@ from coelho_pipelines.batch.features import (
     register_delta,
 )
 from coelho_pipelines.use_cases.spec import UseCaseSpec
+
+if TYPE_CHECKING:  # DuckDB loads where a connection is made (batch.features.connect)
+    import duckdb
 
 SPLIT_COLUMN = "split"
 SPLITS = ("train", "validation", "test")

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow as pa
 
-from coelho_pipelines import sql_engine
 from coelho_pipelines.ingestion.assets import raw_events_key
 from coelho_pipelines.ingestion.tables import (
     _same_columns,
@@ -157,6 +156,8 @@ def _value_results(spec: UseCaseSpec, lakehouse: LakehouseResource) -> list[dg.A
         f'count(*) - count(DISTINCT "{spec.id_field}") AS duplicate_ids',
         f'max("{spec.time_field}") AS newest',
     ]
+    from coelho_pipelines import sql_engine  # DuckDB: loaded when checks run, not at import
+
     cursor = sql_engine.table_cursor(lakehouse, spec)
     try:
         relation = cursor.execute(f"SELECT {', '.join(selects)} FROM data")
