@@ -1,7 +1,7 @@
 """Incremental learner benchmark: learner vs. bare River loop, publish cost vs. model size,
 event-to-Redis latency.
 
-    .venv/bin/python bench/incremental.py [--events tfd=4000,eta=2000,ecci=20000]
+    .venv/bin/python bench/incremental.py [--events tfd=4000,eta=4000,ecci=20000]
         [--sizes 500,2000,5000,10000] [--latency-seconds 30] [--skip throughput,size,latency]
 
 Starts a private Kafka, Redis and MLflow (as `coelho up` does) on free ports in a temp dir.
@@ -53,7 +53,7 @@ from coelho_pipelines.incremental.runner import (  # noqa: E402
 from coelho_pipelines.use_cases import get_spec  # noqa: E402
 from coelho_pipelines.use_cases.spec import UseCaseSpec  # noqa: E402
 
-DEFAULT_EVENTS = "tfd=4000,eta=2000,ecci=20000"
+DEFAULT_EVENTS = "tfd=4000,eta=4000,ecci=20000"
 PUBLISH_INTERVAL = LearnerSettings().publish_interval_seconds
 BUDGET = LearnerSettings().publish_budget
 
