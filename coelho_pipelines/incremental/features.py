@@ -5,12 +5,10 @@ Built from the spec's `Feature`s (the same definitions the batch path uses as SQ
   nominal features natively), bools become 0/1, missing values are left out of the dict;
 - regression and clustering (linear leaf models, distances): numerics are standardised with
   running mean/variance (a missing numeric becomes 0, the running mean, and is not learned)
-  and categoricals become a one-hot over the schema's choices, or over a few hashed buckets
-  when the schema lists none; a categorical mismatch weighs like one standard deviation of a
-  numeric (one-hot value 1/sqrt(2)) so no raw magnitude dominates distances.
-- clustering keeps the one-hot dense (every key always present, so DBSTREAM centers keep all
-  dimensions); regression has no distances: only the lit key, with value 1 as River's
-  `OneHotEncoder` gives it (eta's ARF learns ~1.4x faster than on the dense 1/sqrt(2) form).
+  and categoricals become a dense one-hot over the schema's choices, or over a few hashed
+  buckets when the schema lists none. Every key is always present, so DBSTREAM centers keep
+  all dimensions, and a categorical mismatch weighs like one standard deviation of a numeric
+  (one-hot value 1/sqrt(2)) so no raw magnitude dominates distances.
 
 The pipeline is part of the pickled model bundle, so serving encodes exactly as training did.
 """
@@ -162,8 +160,6 @@ class FeaturePipeline:
     def __init__(self, spec: UseCaseSpec, numeric_only: bool | None = None) -> None:
         self.use_case = spec.key
         self.numeric_only = spec.task != "classification" if numeric_only is None else numeric_only
-        self.sparse_one_hot = spec.task == "regression"
-        self.one_hot_value = 1.0 if self.sparse_one_hot else ONE_HOT_VALUE
         self.scaler = RunningScaler()
         self._encodings = [
             _Encoding(f.name, f.kind, f.extract, self._categories(spec, f)) for f in spec.features
@@ -191,8 +187,6 @@ class FeaturePipeline:
         unique = len(set(names)) == len(names) and len({e.name for e in self._encodings}) == len(
             self._encodings
         )
-        if self.sparse_one_hot:  # the template holds the numerics; a lit one-hot key is added
-            names = [e.name for e in self._encodings if e.kind == "numeric"]
         self._template = dict.fromkeys(names, 0.0) if unique else None
 
     @staticmethod
@@ -215,20 +209,15 @@ class FeaturePipeline:
     def __setstate__(self, state: dict[str, Any]) -> None:
         from coelho_pipelines.use_cases import get_spec
 
-        state.setdefault("sparse_one_hot", False)  # pickled before sparse one-hots: dense,
-        state.setdefault("one_hot_value", ONE_HOT_VALUE)  # at 1/sqrt(2)
         self.__dict__.update(state)
         fresh = FeaturePipeline(get_spec(self.use_case), self.numeric_only)
-        fresh.sparse_one_hot = self.sparse_one_hot
-        fresh._compile(get_spec(self.use_case))
         self._encodings = fresh._encodings
         for compiled in _COMPILED:
             setattr(self, compiled, getattr(fresh, compiled))
 
     @property
     def output_names(self) -> list[str]:
-        """Every key a transformed dict holds (numeric-only mode), in order; with sparse
-        one-hots a dict holds the numerics and only the lit one-hot keys."""
+        """The keys of every transformed dict (numeric-only mode), in order."""
         names: list[str] = []
         for enc in self._encodings:
             if enc.kind == "numeric" or not self.numeric_only:
@@ -294,14 +283,13 @@ class FeaturePipeline:
                 continue
             hot = _hot_key(step, value)
             if hot is not None:
-                out[hot] = self.one_hot_value
+                out[hot] = ONE_HOT_VALUE
         return out
 
     def _encode_reference(
         self, event: Mapping[str, Any], learn: bool, categoricals: dict[str, Any] | None
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        lit: dict[str, Any] = out if not self.sparse_one_hot else {}  # sparse: after numerics
         for enc in self._encodings:
             value = _plain(enc.extract(event))
             if categoricals is not None and enc.kind == "categorical":
@@ -312,9 +300,7 @@ class FeaturePipeline:
             elif enc.kind == "numeric":
                 out[enc.name] = self._scaled(enc.name, value, learn)
             else:
-                self._one_hot(enc, value, lit)
-        if lit is not out:
-            out.update(lit)
+                self._one_hot(enc, value, out)
         return out
 
     def _scaled(self, name: str, value: Any, learn: bool) -> float:
@@ -325,9 +311,9 @@ class FeaturePipeline:
             self.scaler.learn(name, value)
         return self.scaler.transform(name, value)
 
-    def _one_hot(self, enc: _Encoding, value: Any, out: dict[str, Any]) -> None:
-        if not self.sparse_one_hot:
-            out.update(enc.zeros)
+    @staticmethod
+    def _one_hot(enc: _Encoding, value: Any, out: dict[str, Any]) -> None:
+        out.update(enc.zeros)
         hot = enc.hot_key(value)
         if hot is not None:
-            out[hot] = self.one_hot_value
+            out[hot] = ONE_HOT_VALUE

@@ -194,29 +194,6 @@ def test_ecci_features_are_dense_scaled_and_one_hot() -> None:
     assert clone.transform(events[0]) == pipeline.transform(events[0])
 
 
-def test_regression_one_hots_are_sparse_like_rivers_and_old_pickles_stay_dense() -> None:
-    pipeline = FeaturePipeline(ETA)
-    events = generate(ETA, 50, seed=2)
-    encoded = [pipeline.learn_transform(e) for e in events]
-    numerics = [f.name for f in ETA.features if f.kind == "numeric"]
-    for x, event in zip(encoded, events, strict=True):
-        lit = {k: v for k, v in x.items() if k not in numerics}
-        assert lit == {f"weather={event['weather']}": 1.0,
-                       f"vehicle_type={event['vehicle_type']}": 1.0}  # fmt: skip
-        assert list(x)[: len(numerics)] == numerics
-    state = pipeline.__getstate__()
-    del state["sparse_one_hot"], state["one_hot_value"]  # as pickled before sparse one-hots
-    old = FeaturePipeline.__new__(FeaturePipeline)
-    old.__setstate__(state)
-    dense = old.transform(events[0])
-    assert list(dense) == old.output_names and dense[f"weather={events[0]['weather']}"] == (
-        ONE_HOT_VALUE
-    )
-    assert {k: v for k, v in dense.items() if v}.items() >= {
-        k: v for k, v in pipeline.transform(events[0]).items() if k in numerics and v
-    }.items()  # the same scaled numerics
-
-
 def test_classification_features_keep_nominals_and_turn_bools_into_ints() -> None:
     event = generate(TFD, 1)[0]
     x = FeaturePipeline(TFD).transform(event)
