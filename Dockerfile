@@ -22,15 +22,13 @@ RUN groupadd --gid 10001 coelho \
 
 WORKDIR /opt/coelho
 
-# Dependencies first: this layer only changes when pyproject.toml does. boto3 is for MLflow's
-# S3 artifact store and the bucket Job (not a dependency of the library itself).
-COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
-    && pip install -r /tmp/requirements.txt "boto3>=1.34" \
-    && rm /tmp/requirements.txt
+# Dependencies first, at the locked versions (the runtime set plus boto3 for MLflow's S3
+# artifact store and the bucket Job): this layer only changes when the lock does.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
 
 # Then the code.
-COPY README.md definitions.py workspace.yaml ./
+COPY pyproject.toml README.md definitions.py workspace.yaml ./
 COPY coelho_pipelines ./coelho_pipelines
 COPY coelho_serving ./coelho_serving
 COPY deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh

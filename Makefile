@@ -13,7 +13,7 @@ COELHO := $(VENV)/bin/coelho
 SERVICES ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps kafka-jars ui up down status test lint format
+.PHONY: help install lock system-deps kafka-jars ui up down status test lint format
 
 help:
 	@echo "make up       install, then start Kafka, Redis, MLflow, Dagster, the API and the producers"
@@ -22,16 +22,29 @@ help:
 	@echo "make test     install, then run the whole test suite (real Kafka, Redis, MLflow)"
 	@echo "make ui       build the web UI (coelho_serving/ui, npm ci + build when stale)"
 	@echo "make lint     ruff check and format check"
+	@echo "make lock     re-resolve requirements*.lock after editing pyproject.toml's dependencies"
 	@echo "make k3d-up   (needs Docker) k3d cluster, image, Helm chart; make k3d-down removes it"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstalls when pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(PY)
+# The exact versions of requirements-dev.lock (every machine installs the same set), then the
+# project itself; reinstalls when the lock or pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml requirements-dev.lock | $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -r requirements-dev.lock
+	$(PY) -m pip install -q --no-deps -e .
 	@touch $@
+
+# Re-resolve both locks after editing pyproject.toml's dependencies (newest allowed versions
+# where the current pins no longer fit; `make lock UPGRADE=1` moves every pin).
+LOCK_ARGS := --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-header \
+	--annotation-style line $(if $(UPGRADE),--upgrade)
+lock: install
+	$(PY) -m pip install -q uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev $(LOCK_ARGS) -o requirements-dev.lock
+	cp requirements-dev.lock requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra s3 $(LOCK_ARGS) -o requirements.lock
 
 install: $(VENV)/.installed
 

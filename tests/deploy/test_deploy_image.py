@@ -52,8 +52,8 @@ def test_runs_as_a_non_root_user() -> None:
 
 
 def test_dependencies_are_installed_before_the_code_is_copied() -> None:
-    dependencies = index_of("RUN", "pip install -r /tmp/requirements.txt")
-    assert index_of("COPY", "pyproject.toml") < dependencies
+    dependencies = index_of("RUN", "pip install -r requirements.lock")
+    assert index_of("COPY", "requirements.lock") < dependencies
     assert dependencies < index_of("COPY", "coelho_pipelines")
     assert dependencies < index_of("COPY", "coelho_serving")
 
