@@ -14,7 +14,7 @@ PORT_KEYS = ("kafka", "kafka_controller", "redis", "mlflow", "dagster", "api", "
 
 
 @contextlib.contextmanager
-def temporary_platform(*services: str) -> Iterator:  # noqa: ANN401 - yields a Platform
+def temporary_platform(*services: str) -> Iterator:
     """Start `services` (e.g. "kafka", "mlflow") with the same code as `coelho up`."""
     from coelho_pipelines.platform import Platform, free_port
 

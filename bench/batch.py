@@ -45,7 +45,7 @@ DAYS = 30
 CHUNK = 100_000
 
 
-def write_raw(spec, lakehouse: str, rows: int, days: int = DAYS) -> str:  # noqa: ANN001
+def write_raw(spec, lakehouse: str, rows: int, days: int = DAYS) -> str:
     """`rows` generated events appended to the raw table in chunks (the ingestion layout)."""
     from deltalake import write_deltalake
 
@@ -64,14 +64,14 @@ def write_raw(spec, lakehouse: str, rows: int, days: int = DAYS) -> str:  # noqa
 # --- the transform, twice ----------------------------------------------------------------------
 
 
-def duckdb_features(spec, raw_uri: str):  # noqa: ANN001, ANN201
+def duckdb_features(spec, raw_uri: str):
     """Stage A in DuckDB: the production `compute_features` over the raw Delta table."""
     con = feature_sql.connect()
     feature_sql.register_delta(con, "raw", raw_uri)
     return feature_sql.compute_features(spec, con, date(1970, 1, 1), date(9999, 12, 31))
 
 
-def duckdb_split(spec, features_uri: str, selection: ts.Selection):  # noqa: ANN001, ANN201
+def duckdb_split(spec, features_uri: str, selection: ts.Selection):
     """Stage B in DuckDB: the production training-set SQL over the features Delta table."""
     con = feature_sql.connect()
     feature_sql.register_delta(con, "features", features_uri)
@@ -97,7 +97,7 @@ def _pandas_feature(frame: pd.DataFrame, sql: str, kind: str) -> pd.Series:
     return values.astype(object)
 
 
-def pandas_features(spec, raw_uri: str) -> pd.DataFrame:  # noqa: ANN001
+def pandas_features(spec, raw_uri: str) -> pd.DataFrame:
     """Stage A in pandas: the same columns from `DeltaTable.to_pandas()` (ids are unique, as
     DuckDB's duplicate probe finds, so no dedupe either)."""
     from deltalake import DeltaTable
@@ -110,7 +110,7 @@ def pandas_features(spec, raw_uri: str) -> pd.DataFrame:  # noqa: ANN001
     return out
 
 
-def pandas_split(spec, features_uri: str, selection: ts.Selection) -> pd.DataFrame:  # noqa: ANN001
+def pandas_split(spec, features_uri: str, selection: ts.Selection) -> pd.DataFrame:
     """Stage B in pandas: window, newest rows, time-ordered split."""
     from deltalake import DeltaTable
 
@@ -133,7 +133,7 @@ def pandas_split(spec, features_uri: str, selection: ts.Selection) -> pd.DataFra
     return ordered
 
 
-def check_same_features(spec, duck, frame: pd.DataFrame) -> None:  # noqa: ANN001
+def check_same_features(spec, duck, frame: pd.DataFrame) -> None:
     """Both engines produced the same feature values for the same events."""
     a = duck.to_pandas().sort_values(spec.id_field, ignore_index=True)
     b = frame.sort_values(spec.id_field, ignore_index=True)
@@ -145,7 +145,7 @@ def check_same_features(spec, duck, frame: pd.DataFrame) -> None:  # noqa: ANN00
             assert (left.fillna("") == right.fillna("").astype(str)).all(), name
 
 
-def best_of(repeats: int, function, *args):  # noqa: ANN001, ANN201
+def best_of(repeats: int, function, *args):
     best, result = float("inf"), None
     for _ in range(repeats):
         started = time.perf_counter()
@@ -157,7 +157,7 @@ def best_of(repeats: int, function, *args):  # noqa: ANN001, ANN201
 # --- CatBoost and the whole job -----------------------------------------------------------------
 
 
-def catboost_fit(spec, features_uri: str, rows: int) -> dict:  # noqa: ANN001
+def catboost_fit(spec, features_uri: str, rows: int) -> dict:
     from coelho_pipelines.models import batch_model
     from coelho_pipelines.models.encoding import FeatureLayout
     from coelho_pipelines.use_cases.model_factories import CATBOOST_DEFAULTS
@@ -185,7 +185,7 @@ def mlflow_server(tracking_uri: str | None) -> Iterator[str]:
         yield f"http://127.0.0.1:{platform.ports['mlflow']}"
 
 
-def whole_job(spec, rows: int, tracking_uri: str, workdir: Path) -> dict:  # noqa: ANN001
+def whole_job(spec, rows: int, tracking_uri: str, workdir: Path) -> dict:
     import dagster as dg
 
     from coelho_pipelines.batch.defs import build_batch_defs
@@ -239,7 +239,7 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, spec, workdir: Path) -> None:  # noqa: ANN001
+def run(args: argparse.Namespace, spec, workdir: Path) -> None:
     lakehouse = str(workdir / "lakehouse")
     raw_uri = f"{lakehouse}/delta/{spec.topic}"
     if not feature_sql.table_exists(raw_uri):

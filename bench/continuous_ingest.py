@@ -73,7 +73,7 @@ def measure(args: argparse.Namespace, bootstrap: str) -> dict[str, float]:
 
         producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
 
-        def delivered(error, message) -> None:  # noqa: ANN001
+        def delivered(error, message) -> None:
             if error is None:
                 produced[(message.partition(), message.offset())] = time.time()
 

@@ -41,7 +41,7 @@ class ErrorRecorder:
         self.errors: list[tuple[int, float, float]] = []  # (events learned, error, group)
         self.n_drifts = 0
 
-    def update(self, error: float, events_learned: int, event_time: str, group=None) -> None:  # noqa: ANN001
+    def update(self, error: float, events_learned: int, event_time: str, group=None) -> None:
         """Record; a missing group is stored as NaN."""
         self.errors.append((events_learned, error, float("nan") if group is None else group))
 

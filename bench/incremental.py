@@ -139,7 +139,7 @@ def bare_loop(spec: UseCaseSpec, events: list[dict]) -> Timing:
     return Timing(len(dataset), time.perf_counter() - wall, time.process_time() - cpu)
 
 
-def _predict_learn(spec: UseCaseSpec, model: object, dataset) -> None:  # noqa: ANN001
+def _predict_learn(spec: UseCaseSpec, model: object, dataset) -> None:
     predict = model.predict_proba_one if spec.task == "classification" else model.predict_one
     if spec.task == "clustering":
         for x, _ in dataset:
@@ -185,7 +185,7 @@ class RiverUserFeatures:
         return self.encoder.transform_one(x)
 
 
-def _same_for_all(spec: UseCaseSpec):  # noqa: ANN202
+def _same_for_all(spec: UseCaseSpec):
     """River's transformers, one dict shared by every candidate (the River user's loop)."""
     features, k = RiverUserFeatures(spec), len(spec.river_candidates)
     return lambda event: [features.learn_transform(event)] * k
@@ -253,7 +253,7 @@ def reference_loop(
     return Timing(learned - 1, time.perf_counter() - wall, time.process_time() - cpu)
 
 
-def _reference_step(model, metrics: dict, x: dict, y, t, classify: bool, cluster: bool) -> None:  # noqa: ANN001
+def _reference_step(model, metrics: dict, x: dict, y, t, classify: bool, cluster: bool) -> None:
     """Predict, update every metric (time-rolling ones with the event time), learn."""
     if cluster:
         label = model.predict_one(x)
@@ -273,7 +273,7 @@ def _reference_step(model, metrics: dict, x: dict, y, t, classify: bool, cluster
     model.learn_one(x, y)
 
 
-def _update(metric, t, *args) -> None:  # noqa: ANN001
+def _update(metric, t, *args) -> None:
     """As the learner does: a value outside the metric's domain (RMSLE of a prediction below
     -1) skips that metric for this event."""
     from river import utils
@@ -287,7 +287,7 @@ def _update(metric, t, *args) -> None:  # noqa: ANN001
         pass
 
 
-def _naive_utc(value: str):  # noqa: ANN202
+def _naive_utc(value: str):
     from datetime import UTC, datetime
 
     return datetime.fromisoformat(value).astimezone(UTC).replace(tzinfo=None)
@@ -320,7 +320,7 @@ def learner_throughput(spec: UseCaseSpec, ends: Endpoints, topic: str, last: int
     consumer group and experiment), timed from its first learned event to its last one."""
     stamps: dict[str, float] = {}
 
-    def on_step(_step, learner) -> None:  # noqa: ANN001
+    def on_step(_step, learner) -> None:
         # Clocks are read at the first and the last event only: the process CPU clock is a
         # system call summing every thread (librdkafka runs many), measurably slow per event.
         if "wall" not in stamps:
@@ -401,7 +401,7 @@ def _mean_rates(timings: list[Timing]) -> tuple[float, float]:
     )
 
 
-def _take(iterator, n: int):  # noqa: ANN001, ANN202
+def _take(iterator, n: int):
     for _, item in zip(range(n), iterator, strict=False):
         yield item
 
@@ -415,7 +415,7 @@ def _learn_rate(learner: Learner, records: list[Record]) -> float:
     return len(records) / (time.perf_counter() - started)
 
 
-def _rate_while(learner: Learner, records: list[Record], busy) -> tuple[float, int]:  # noqa: ANN001
+def _rate_while(learner: Learner, records: list[Record], busy) -> tuple[float, int]:
     """Learning rate while `busy()` holds (one event at a time), and events learned."""
     started, done = time.perf_counter(), 0
     for record in records:

@@ -67,7 +67,7 @@ def kafka_broker(bootstrap: str | None) -> Iterator[str]:
         yield f"127.0.0.1:{platform.ports['kafka']}"
 
 
-def fresh_spec(bootstrap: str):  # noqa: ANN201
+def fresh_spec(bootstrap: str):
     from coelho_pipelines.platform.kafka import ensure_topics
 
     spec = get_spec("tfd")
@@ -76,7 +76,7 @@ def fresh_spec(bootstrap: str):  # noqa: ANN201
     return dataclasses.replace(spec, topic=topic)
 
 
-def generate_values(spec, n: int) -> tuple[list[bytes], list[bytes]]:  # noqa: ANN001
+def generate_values(spec, n: int) -> tuple[list[bytes], list[bytes]]:
     generator = spec.generator(seed=42)
     values, keys = [], []
     for _ in range(n):
@@ -86,7 +86,7 @@ def generate_values(spec, n: int) -> tuple[list[bytes], list[bytes]]:  # noqa: A
     return values, keys
 
 
-def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes], times=None) -> None:  # noqa: ANN001
+def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes], times=None) -> None:
     from confluent_kafka import Producer
 
     producer = Producer(
@@ -99,7 +99,7 @@ def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes], 
         }  # fmt: skip
     )
 
-    def delivered(error, message) -> None:  # noqa: ANN001
+    def delivered(error, message) -> None:
         if error is None and times is not None:
             times[(message.partition(), message.offset())] = time.time()
 
@@ -134,7 +134,7 @@ def consume_only(kafka: KafkaResource, topic: str) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def throughput(kafka: KafkaResource, spec, rounds: int) -> dict[str, float]:  # noqa: ANN001
+def throughput(kafka: KafkaResource, spec, rounds: int) -> dict[str, float]:
     """Consume-only then ingest of the whole topic, `rounds` times, after one untimed warm-up
     ingest (imports, Arrow kernels and the Delta writer load once per process, as in a run's
     start-up, not per event)."""
@@ -163,7 +163,7 @@ def throughput(kafka: KafkaResource, spec, rounds: int) -> dict[str, float]:  # 
     }
 
 
-def decode_rate(spec, values: list[bytes], batch: int = 50_000) -> float:  # noqa: ANN001
+def decode_rate(spec, values: list[bytes], batch: int = 50_000) -> float:
     """Validation and Arrow conversion alone (no Kafka, no Delta), in ingestion-sized batches."""
     decoder = BatchDecoder(spec)
     decoder.decode(values[:1000])  # warm up lazy imports
@@ -173,7 +173,7 @@ def decode_rate(spec, values: list[bytes], batch: int = 50_000) -> float:  # noq
     return len(values) / (time.perf_counter() - started)
 
 
-def build_sql_table(spec, rows: int, base: int = 100_000) -> str:  # noqa: ANN001
+def build_sql_table(spec, rows: int, base: int = 100_000) -> str:
     """A raw table of `rows` rows: `base` generated events, repeated with fresh ids."""
     from deltalake import write_deltalake
 
@@ -199,7 +199,7 @@ def build_sql_table(spec, rows: int, base: int = 100_000) -> str:  # noqa: ANN00
     return root
 
 
-def sql_latency(lakehouse_root: str, spec, repeats: int = 5) -> dict[str, float]:  # noqa: ANN001
+def sql_latency(lakehouse_root: str, spec, repeats: int = 5) -> dict[str, float]:
     import polars as pl
 
     from coelho_pipelines.sql_engine import run_query
@@ -237,7 +237,7 @@ def sql_latency(lakehouse_root: str, spec, repeats: int = 5) -> dict[str, float]
 
 def queryable_latency(
     kafka: KafkaResource,
-    spec,  # noqa: ANN001
+    spec,
     seconds: float,
     rate: float,
     interval: float,
@@ -262,7 +262,7 @@ def queryable_latency(
         p = Producer({"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 5,
                       "enable.idempotence": True})  # fmt: skip
 
-        def delivered(error, message) -> None:  # noqa: ANN001
+        def delivered(error, message) -> None:
             if error is None:
                 produced[(message.partition(), message.offset())] = time.time()
 

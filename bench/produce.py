@@ -67,13 +67,13 @@ class Timing:
     main: float  # CPU seconds of the Python thread (what one core must sustain)
 
 
-def timed(fn) -> Timing:  # noqa: ANN001
+def timed(fn) -> Timing:
     wall, cpu, main = time.perf_counter(), time.process_time(), time.thread_time()
     fn()
     return Timing(time.perf_counter() - wall, time.process_time() - cpu, time.thread_time() - main)
 
 
-def bench_coelho(spec, bootstrap: str, count: int, seed: int) -> Timing:  # noqa: ANN001
+def bench_coelho(spec, bootstrap: str, count: int, seed: int) -> Timing:
     spec = dataclasses.replace(spec, topic=fresh_topic(bootstrap, spec.key))
     stream = Stream(spec, spec.generator(seed=seed, start=START), rate=0, count=count)
     sink = KafkaSink(KafkaResource(bootstrap_servers=bootstrap).producer_config())
@@ -84,13 +84,13 @@ def bench_coelho(spec, bootstrap: str, count: int, seed: int) -> Timing:  # noqa
     return result
 
 
-def serialized(spec, count: int, seed: int) -> list[tuple[bytes, bytes]]:  # noqa: ANN001
+def serialized(spec, count: int, seed: int) -> list[tuple[bytes, bytes]]:
     generator = spec.generator(seed=seed, start=START)
     key = spec.key_field
     return [(e[key].encode(), orjson.dumps(e)) for e in generator.take(count)]
 
 
-def bench_gen(spec, count: int, seed: int) -> Timing:  # noqa: ANN001
+def bench_gen(spec, count: int, seed: int) -> Timing:
     generator = spec.generator(seed=seed, start=START)
     key, dumps, next_event = spec.key_field, orjson.dumps, generator.__next__
 
@@ -103,7 +103,7 @@ def bench_gen(spec, count: int, seed: int) -> Timing:  # noqa: ANN001
     return timed(run)
 
 
-def bench_raw(spec, bootstrap: str, messages: list[tuple[bytes, bytes]]) -> Timing:  # noqa: ANN001
+def bench_raw(spec, bootstrap: str, messages: list[tuple[bytes, bytes]]) -> Timing:
     from confluent_kafka import Producer
 
     topic = fresh_topic(bootstrap, f"raw_{spec.key}")

@@ -191,11 +191,11 @@ class Prober(threading.Thread):
                     self.probes.append(probe)
                 self.stop.wait(max(0.0, probe.sent_at + self.every - time.monotonic()))
 
-    def _send(self, producer, spec, event: dict) -> Probe:  # noqa: ANN001
+    def _send(self, producer, spec, event: dict) -> Probe:
         probe = Probe(time.monotonic(), f"soak-{uuid.uuid4()}")
         event[spec.id_field] = probe.event_id
 
-        def delivered(err, msg) -> None:  # noqa: ANN001
+        def delivered(err, msg) -> None:
             if err is None:
                 probe.partition, probe.offset = msg.partition(), msg.offset()
 
@@ -206,7 +206,7 @@ class Prober(threading.Thread):
         producer.flush(10)
         return probe
 
-    def _await(self, probe: Probe, http: httpx.Client, client) -> None:  # noqa: ANN001
+    def _await(self, probe: Probe, http: httpx.Client, client) -> None:
         query = {"query": f"SELECT count(*) AS n FROM data WHERE transaction_id = "
                  f"'{probe.event_id}'", "limit": 1}  # fmt: skip
         deadline = probe.sent_at + 120
@@ -229,7 +229,7 @@ def _queryable(http: httpx.Client, api: str, query: dict) -> bool:
         return False
 
 
-def _learned(client, probe: Probe) -> bool:  # noqa: ANN001
+def _learned(client, probe: Probe) -> bool:
     if probe.partition < 0:
         return False
     try:
@@ -301,7 +301,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def report(args, usage: Usage, probes: list[Probe], fails, champs, started, states) -> None:  # noqa: ANN001
+def report(args, usage: Usage, probes: list[Probe], fails, champs, started, states) -> None:
     seconds = args.measure
     cores = {kind: cpu / seconds for kind, cpu in sorted(usage.cpu.items())}
     total = sum(cores.values())
@@ -358,7 +358,7 @@ def main() -> int:
     mlflow_uri, redis_url = (
         f"http://127.0.0.1:{ports['mlflow']}",
         f"redis://127.0.0.1:{ports['redis']}/0",
-    )  # noqa: E501
+    )
     print(f"platform under {platform.home}: API {api}, Dagster {dagster}, MLflow {mlflow_uri}")
     sampler = Sampler(platform)
     prober = Prober(api, f"127.0.0.1:{ports['kafka']}", redis_url, args.probe_every)

@@ -189,7 +189,7 @@ def build_keeper_sensor(
         description=description,
         required_resource_keys=required_resource_keys,
     )
-    def keeper(context: dg.SensorEvaluationContext):  # noqa: ANN202 - RunRequest | SkipReason
+    def keeper(context: dg.SensorEvaluationContext):
         return keep_alive(context.instance, name, job.name, tags, run_config, policy)
 
     return keeper
@@ -356,7 +356,7 @@ def stream_from_worker(
     def run() -> None:
         try:
             outcome["value"] = work(events.put)
-        except BaseException as error:  # re-raised in the calling thread
+        except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
             outcome["error"] = error
         finally:
             events.put(_DONE)

@@ -40,7 +40,7 @@ class LocalHistogram:
 
     def __init__(self, child: Any) -> None:
         self.child = child
-        self.bounds = tuple(child._upper_bounds)  # noqa: SLF001 - ends with +Inf
+        self.bounds = tuple(child._upper_bounds)
         self.counts = [0] * len(self.bounds)
         self.total = 0.0
 
@@ -49,13 +49,13 @@ class LocalHistogram:
         self.total += value
 
     def publish(self) -> None:
-        buckets = self.child._buckets  # noqa: SLF001
+        buckets = self.child._buckets
         for index, count in enumerate(self.counts):
             if count:
                 buckets[index].inc(count)
                 self.counts[index] = 0
         if self.total:
-            self.child._sum.inc(self.total)  # noqa: SLF001
+            self.child._sum.inc(self.total)
             self.total = 0.0
 
 

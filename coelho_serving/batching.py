@@ -94,7 +94,7 @@ class MicroBatcher:
         return outputs
 
 
-def _deliver(future: asyncio.Future, result: Any = None, error: BaseException | None = None):  # noqa: ANN202
+def _deliver(future: asyncio.Future, result: Any = None, error: BaseException | None = None):
     if future.done():  # the client went away
         return
     if error is not None:

@@ -1,14 +1,14 @@
 """Read-only copies of served River models with the per-call work of a learning model removed.
 
 River's adaptive random forests weigh each tree's vote by its metric, recomputing
-`metric.get()` for every tree on every prediction (for ROCAUC: 50 confusion matrices and a
-trapezoid integral, about half of a tfd prediction). `get()` only reads the metric's state, and
-a served model never learns, so that state (and the value) is fixed: `freeze` reads each weight
-once, compiles each tree once (`compiled_trees`: flat nodes, precomputed leaves) and predicts
-with River's own arithmetic, step for step (`ARFClassifier.predict_proba_one`,
-`ARFRegressor.predict_one` in river 0.26), so predictions are bit-identical. The learner's
-model is only read: serving wraps its own unpickled copy. Models that are not (wrapped) forests
-are served as they are.
+`metric.get()` for every tree on every prediction (for ROCAUC: the confusion matrices of its
+10 thresholds and a trapezoid integral, about half of a tfd prediction). `get()` only reads the
+metric's state, and a served model never learns, so that state (and the value) is fixed:
+`freeze` reads each weight once, compiles each tree once (`compiled_trees`: flat nodes,
+precomputed leaves) and predicts with River's own arithmetic, step for step
+(`ARFClassifier.predict_proba_one`, `ARFRegressor.predict_one` in river 0.26), so predictions
+are bit-identical. The learner's model is only read: serving wraps its own unpickled copy.
+Models that are not (wrapped) forests are served as they are.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Routers generated per use case from its spec: one factory per API area, no per-case copies.
 
 Paths are literal per use case (`/incremental/tfd/predict`), so OpenAPI shows each use case's
-typed request and response. Endpoints only translate HTTP to the services in `services.py`.
+typed request and response. Endpoints only translate HTTP to the services in the `services` package.
 (No `from __future__ import annotations` here: FastAPI reads the annotations at runtime.)
 """
 

@@ -148,7 +148,7 @@ def _load_splits(spec: UseCaseSpec, lakehouse: LakehouseResource, version: int) 
     return ts.read_splits(uri, version, lakehouse.storage_options, spec.time_field)
 
 
-def _layout(spec: UseCaseSpec):  # noqa: ANN202 - FeatureLayout (models imported lazily)
+def _layout(spec: UseCaseSpec):
     from coelho_pipelines.models.encoding import FeatureLayout
 
     return FeatureLayout.of(spec.model_features)
@@ -300,7 +300,7 @@ def _require_enough(spec: UseCaseSpec, table: Any, summary: dict[str, dict[str, 
 
 
 def build_model_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
-    ModelConfig = model_config_class(spec)  # noqa: N806 - a class
+    ModelConfig = model_config_class(spec)
 
     @dg.asset(
         key=asset_key(spec, BATCH_MODEL),

@@ -70,7 +70,7 @@ def build_schedule(spec: UseCaseSpec, job: Any) -> dg.ScheduleDefinition:
         tags=batch_tags(spec),
         description=f"Daily: {spec.key}/features for the day that just ended, then retrain.",
     )
-    def daily_retraining(context: dg.ScheduleEvaluationContext):  # noqa: ANN202
+    def daily_retraining(context: dg.ScheduleEvaluationContext):
         day = context.scheduled_execution_time.date() - timedelta(days=1)
         if day < first:
             return dg.SkipReason(f"{day} is before the first partition {first}")

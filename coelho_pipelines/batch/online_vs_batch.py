@@ -120,7 +120,7 @@ def build_online_vs_batch_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
         config: ComparisonConfig,
         lakehouse: LakehouseResource,
         mlflow: MlflowResource,
-    ):  # noqa: ANN202 - a generator: no output when there is nothing to compare
+    ):
         from coelho_pipelines.batch import comparison as cmp
         from coelho_pipelines.incremental.snapshot import SnapshotError
 

@@ -43,7 +43,7 @@ def build_first_training_sensor(spec: UseCaseSpec, job: object) -> dg.SensorDefi
         "yesterday, then training) once the recent events make a sound split; idle once a "
         "champion exists.",
     )
-    def first_training(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource):  # noqa: ANN202
+    def first_training(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource):
         return evaluate(context.instance, spec, lakehouse, datetime.now(UTC).date())
 
     return first_training

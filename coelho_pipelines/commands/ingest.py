@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 log=log,
             )
-        except Exception as error:  # noqa: BLE001 - reported as one line
+        except Exception as error:
             raise CommandError(
                 f"{spec.key}: {_describe(error, kafka.bootstrap_servers)}"
             ) from error
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _continuous(spec, kafka, lakehouse, args: argparse.Namespace, log) -> int:  # noqa: ANN001
+def _continuous(spec, kafka, lakehouse, args: argparse.Namespace, log) -> int:
     import threading
 
     from coelho_pipelines.cli import CommandError
@@ -133,7 +133,7 @@ def _continuous(spec, kafka, lakehouse, args: argparse.Namespace, log) -> int:  
         with stop_on_signals(stop):
             for _report in ingestion.run(stop.is_set):
                 pass
-    except Exception as error:  # noqa: BLE001 - reported as one line
+    except Exception as error:
         raise CommandError(f"{spec.key}: {_describe(error, kafka.bootstrap_servers)}") from error
     totals = ingestion.totals
     print(

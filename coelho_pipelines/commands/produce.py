@@ -119,7 +119,7 @@ def _event_time(args: argparse.Namespace) -> tuple[datetime, float]:
     return now, event_rate
 
 
-def build_generator(spec, seed: int, common: dict[str, Any], specific: dict[str, Any]):  # noqa: ANN001, ANN201
+def build_generator(spec, seed: int, common: dict[str, Any], specific: dict[str, Any]):
     """`spec.generator` with the `specific` options its generator accepts.
 
     Returns (generator, names of the `specific` options it does not accept).
@@ -132,7 +132,7 @@ def build_generator(spec, seed: int, common: dict[str, Any], specific: dict[str,
     return generator, [k for k in specific if k not in accepted]
 
 
-def _streams(args: argparse.Namespace, specs, common: dict[str, Any]) -> list:  # noqa: ANN001
+def _streams(args: argparse.Namespace, specs, common: dict[str, Any]) -> list:
     from coelho_pipelines.producer import Stream
 
     specific = {"drift_at": args.drift_at, "fraud_rate": args.fraud_rate}
@@ -158,7 +158,7 @@ class Progress:
         self.last_sent: dict[str, int] = {}
         self.printed = self.started
 
-    def line(self, streams, final: bool = False) -> str:  # noqa: ANN001
+    def line(self, streams, final: bool = False) -> str:
         now = time.monotonic()
         parts = []
         elapsed = max(now - (self.started if final else self.last_time), 1e-9)
@@ -174,7 +174,7 @@ class Progress:
         self.last_time = now
         return " | ".join(parts)
 
-    def __call__(self, streams, final: bool = False) -> None:  # noqa: ANN001
+    def __call__(self, streams, final: bool = False) -> None:
         now = time.monotonic()
         if not final and now - self.printed < self.interval:
             return
@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kafka_sink(args: argparse.Namespace, specs, stop: threading.Event):  # noqa: ANN001, ANN202
+def _kafka_sink(args: argparse.Namespace, specs, stop: threading.Event):
     from coelho_pipelines.producer import KafkaSink, ProducerError
     from coelho_pipelines.resources.kafka import KafkaResource
 

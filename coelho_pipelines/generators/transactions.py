@@ -377,11 +377,11 @@ _ACTIVITY = (
 )  # fmt: skip
 
 
-def _dict_picker(rng: random.Random, weights: dict[str, float]):  # noqa: ANN202
+def _dict_picker(rng: random.Random, weights: dict[str, float]):
     return picker(rng, tuple(weights), tuple(weights.values()))
 
 
-def _pattern_pickers(rng: random.Random, pattern: FraudPattern):  # noqa: ANN202
+def _pattern_pickers(rng: random.Random, pattern: FraudPattern):
     return _dict_picker(rng, pattern.category_weights), _dict_picker(rng, pattern.payment_weights)
 
 

@@ -74,7 +74,7 @@ class IncrementalLearningConfig(dg.Config):
     metrics_every: int = 100
     until_events: int = 0
     drift_warmup_events: int = DEFAULT_WARMUP_EVENTS
-    capture_mode: str = ""  # "fork" (default where available) or "inline"
+    capture_mode: str = ""  # "auto" (default where fork exists), "fork" or "inline"
     topic: str = ""  # default: the use case's topic
     experiment: str = ""  # default: the use case's MLflow experiment
     redis_namespace: str = NAMESPACE
@@ -103,7 +103,7 @@ def serve_learner_metrics() -> None:
             pass  # already served by an earlier run in this process, or taken
 
 
-def _materialization(  # noqa: ANN202
+def _materialization(
     spec: UseCaseSpec, info: Any, metrics: dict[str, float], run_id: str, learner: Any = None
 ):
     metadata: dict[str, Any] = {

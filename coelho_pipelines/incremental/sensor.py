@@ -73,7 +73,7 @@ def build_drift_sensor(
             "if the recent events make a sound split; otherwise skips and says why."
         ),
     )
-    def drift_retraining(  # noqa: ANN202
+    def drift_retraining(
         context: dg.SensorEvaluationContext, redis: RedisResource, lakehouse: LakehouseResource
     ):
         after = int(context.cursor or 0)

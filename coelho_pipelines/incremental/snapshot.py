@@ -118,7 +118,7 @@ class SnapshotStore:
             if found is None:
                 try:
                     self._experiment_id = self.client.create_experiment(self.experiment)
-                except Exception:  # noqa: BLE001 - created concurrently by someone else
+                except Exception:
                     found = self.client.get_experiment_by_name(self.experiment)
                     if found is None:
                         raise

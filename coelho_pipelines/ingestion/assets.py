@@ -150,7 +150,7 @@ def build_ingestion_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
         config: IngestionConfig,
         kafka: KafkaResource,
         lakehouse: LakehouseResource,
-    ):  # noqa: ANN202 - generator of MaterializeResult
+    ):
         if config.continuous:
             yield from _ingest_continuously(context, spec, config, kafka, lakehouse)
             return

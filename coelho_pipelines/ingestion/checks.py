@@ -44,7 +44,7 @@ class _Leaf:
     parent_sql: str | None
 
 
-def _leaves(fields: tuple[FieldSpec, ...], prefix: str = "", parent: str | None = None):  # noqa: ANN202
+def _leaves(fields: tuple[FieldSpec, ...], prefix: str = "", parent: str | None = None):
     for f in fields:
         sql = f'{prefix}"{f.name}"'
         name = f"{prefix.replace(chr(34), '')}{f.name}"

@@ -204,7 +204,7 @@ def prefetch(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
                 if stop.is_set():
                     return
             queue.put(done)
-        except BaseException as error:  # handed to the consuming thread
+        except BaseException as error:  # noqa: BLE001 - handed to the consuming thread
             queue.put(error)
 
     thread = threading.Thread(target=pump, name="kafka-prefetch", daemon=True)

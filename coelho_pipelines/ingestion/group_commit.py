@@ -120,7 +120,7 @@ class GroupCommitter:
             batch, messages = merge([b for b, _ in group]), sum(m for _, m in group)
             try:
                 stats = self._commit(batch)
-            except BaseException as error:  # handed to the submitting thread
+            except BaseException as error:  # noqa: BLE001 - handed to the submitting thread
                 with self._condition:
                     self._error = error
                     self._condition.notify_all()

@@ -167,7 +167,7 @@ def ensure_table(
     partition_by: Sequence[str] = (),
     storage_options: Mapping[str, str] | None = None,
     description: str | None = None,
-):  # noqa: ANN201 - deltalake.DeltaTable
+):
     """Open the Delta table at `uri`, creating it with `schema` (and partitioning) if missing.
 
     Creating it up front fixes the partition column's type before any data arrives; an existing

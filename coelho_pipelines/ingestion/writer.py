@@ -162,7 +162,7 @@ class DeltaSink:
         stats.seconds = time.perf_counter() - started
         return stats
 
-    def _versions(self, next_offsets: Mapping[int, int]):  # noqa: ANN202 - CommitProperties
+    def _versions(self, next_offsets: Mapping[int, int]):
         from deltalake import CommitProperties, Transaction
 
         now = int(datetime.now(UTC).timestamp() * 1000)

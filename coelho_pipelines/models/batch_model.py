@@ -71,7 +71,7 @@ class CoelhoBatchModel(mlflow.pyfunc.PythonModel):
         clusters = np.asarray(self.estimator.predict(features), dtype="int64")
         return pd.DataFrame({"prediction": clusters}, index=frame.index)
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None):  # noqa: ANN201
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None):
         return self.predict_frame(pd.DataFrame(model_input))
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:

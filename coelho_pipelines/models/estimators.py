@@ -40,11 +40,11 @@ class FeatureNormalizer(TransformerMixin, BaseEstimator):
             tuple(self.numeric), tuple(self.categorical), (*self.numeric, *self.categorical)
         )
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> FeatureNormalizer:  # noqa: N803
+    def fit(self, X: pd.DataFrame, y: Any = None) -> FeatureNormalizer:
         self.feature_names_in_ = np.asarray(self.layout.order, dtype=object)
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         return self.layout.ensure_normalized(X)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -97,7 +97,7 @@ class _CatBoostEstimator(BaseEstimator):
             "thread_count": self.thread_count,
         }
 
-    def fit(self, X: pd.DataFrame, y: Any, eval_set: tuple[pd.DataFrame, Any] | None = None):  # noqa: N803
+    def fit(self, X: pd.DataFrame, y: Any, eval_set: tuple[pd.DataFrame, Any] | None = None):
         """Fit; `eval_set=(X_val, y_val)` enables early stopping (and best-iteration pick)."""
         layout = self.layout
         model = (self.factory or self._factory)(**self._params())
@@ -117,7 +117,7 @@ class _CatBoostEstimator(BaseEstimator):
     def feature_importances_(self) -> np.ndarray:
         return np.asarray(self.model_.get_feature_importance(), dtype=float)
 
-    def shap_values(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+    def shap_values(self, X: pd.DataFrame) -> pd.DataFrame:
         """SHAP values per feature (the expected value column dropped)."""
         from catboost import Pool
 
@@ -126,7 +126,7 @@ class _CatBoostEstimator(BaseEstimator):
         values = self.model_.get_feature_importance(pool, type="ShapValues")
         return pd.DataFrame(values[:, :-1], columns=list(layout.order), index=X.index)
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.model_.predict(self.layout.ensure_normalized(X))).ravel()
 
 
@@ -135,15 +135,15 @@ class CatBoostClassifierEstimator(ClassifierMixin, _CatBoostEstimator):
 
     _factory = staticmethod(mf.catboost_classifier)
 
-    def fit(self, X: pd.DataFrame, y: Any, eval_set: Any = None):  # noqa: N803
+    def fit(self, X: pd.DataFrame, y: Any, eval_set: Any = None):
         super().fit(X, y, eval_set)
         self.classes_ = np.asarray(self.model_.classes_)
         return self
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.model_.predict_proba(self.layout.ensure_normalized(X)))
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
         proba = self.predict_proba(X)[:, 1]
         return np.where(proba >= 0.5, self.classes_[1], self.classes_[0])
 

@@ -24,9 +24,9 @@ def subcommand_options(name: str) -> set[str] | None:
         parser = cli.build_parser()
     except Exception:  # noqa: BLE001 - a broken command module makes it unavailable
         return None
-    for action in parser._actions:  # noqa: SLF001 - argparse has no public accessor
-        if isinstance(action, argparse._SubParsersAction) and name in action.choices:  # noqa: SLF001
-            return {opt for sub in action.choices[name]._actions for opt in sub.option_strings}  # noqa: SLF001
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return {opt for sub in action.choices[name]._actions for opt in sub.option_strings}
     return None
 
 

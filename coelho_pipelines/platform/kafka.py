@@ -205,7 +205,7 @@ def _tcp_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _admin(bootstrap_servers: str):  # noqa: ANN202 - confluent_kafka.admin.AdminClient
+def _admin(bootstrap_servers: str):
     from confluent_kafka.admin import AdminClient
 
     # log_level 0: connection errors while a broker starts are expected; keep stderr quiet.
@@ -252,7 +252,7 @@ def ensure_topics(
             try:
                 future.result()
                 created.append(name)
-            except Exception as error:  # noqa: BLE001 - inspected below
+            except Exception as error:
                 kafka_error = error.args[0] if error.args else None
                 code = kafka_error.code() if isinstance(kafka_error, KafkaError) else None
                 if code == KafkaError.TOPIC_ALREADY_EXISTS:
@@ -268,7 +268,7 @@ def ensure_topics(
     return created
 
 
-def _wait_for_topics(admin, names: list[str], deadline: float) -> None:  # noqa: ANN001
+def _wait_for_topics(admin, names: list[str], deadline: float) -> None:
     while True:
         metadata = admin.list_topics(timeout=10)
         missing = [
@@ -285,7 +285,7 @@ def _wait_for_topics(admin, names: list[str], deadline: float) -> None:  # noqa:
         time.sleep(0.2)
 
 
-def create_topics(bootstrap_servers: str, specs: Iterable, partitions: int = 3) -> list[str]:  # noqa: ANN001
+def create_topics(bootstrap_servers: str, specs: Iterable, partitions: int = 3) -> list[str]:
     """Create the topic of each use case spec (3 partitions, 7-day retention), idempotently."""
     return ensure_topics(bootstrap_servers, [spec.topic for spec in specs], partitions)
 

@@ -94,7 +94,7 @@ def spawn(
                 cwd=cwd,
                 env=dict(env),
                 start_new_session=True,
-                preexec_fn=_die_with_parent if tie_to_parent else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if tie_to_parent else None,
             )
         except OSError as error:
             raise PlatformError(f"cannot run {command[0]}: {error.strerror}") from error

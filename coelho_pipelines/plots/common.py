@@ -17,11 +17,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-from coelho_pipelines.models.encoding import FeatureLayout  # noqa: E402
+from coelho_pipelines.models.encoding import FeatureLayout
 
 PlotFunction = Callable[["PlotData"], Figure]
 CMAP = "viridis"

@@ -64,7 +64,7 @@ def _embedding_input(data: PlotData) -> tuple[np.ndarray, np.ndarray]:
     return reduced, texts["cluster"].to_numpy()
 
 
-def _scatter_clusters(ax, points: np.ndarray, clusters: np.ndarray) -> None:  # noqa: ANN001
+def _scatter_clusters(ax, points: np.ndarray, clusters: np.ndarray) -> None:
     for cluster in np.unique(clusters):
         mask = clusters == cluster
         ax.scatter(points[mask, 0], points[mask, 1], s=10, alpha=0.7, label=f"cluster {cluster}")

@@ -41,17 +41,17 @@ class KafkaResource(dg.ConfigurableResource):
             **overrides,
         }
 
-    def producer(self, **overrides: Any):  # noqa: ANN201 - confluent_kafka.Producer
+    def producer(self, **overrides: Any):
         from confluent_kafka import Producer
 
         return Producer(self.producer_config(**overrides))
 
-    def consumer(self, group_id: str, **overrides: Any):  # noqa: ANN201
+    def consumer(self, group_id: str, **overrides: Any):
         from confluent_kafka import Consumer
 
         return Consumer(self.consumer_config(group_id, **overrides))
 
-    def admin(self):  # noqa: ANN201 - confluent_kafka.admin.AdminClient
+    def admin(self):
         from confluent_kafka.admin import AdminClient
 
         return AdminClient({"bootstrap.servers": self.bootstrap_servers})

@@ -17,7 +17,7 @@ class RedisResource(dg.ConfigurableResource):
     def from_env(cls) -> RedisResource:
         return cls(url=Settings.from_env().redis_url)
 
-    def client(self):  # noqa: ANN201 - redis.Redis
+    def client(self):
         import redis
 
         return redis.Redis.from_url(

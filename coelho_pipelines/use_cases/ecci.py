@@ -180,7 +180,7 @@ CHALLENGERS = (Candidate("DBSTREAM", profile_dbstream),)
 KMEANS_PARAMS = mf.KMEANS_DEFAULTS | {"k_min": 4}
 
 
-def _generator(seed: int = 42, **options: Any):  # noqa: ANN202
+def _generator(seed: int = 42, **options: Any):
     from coelho_pipelines.generators.interactions import InteractionGenerator
 
     return InteractionGenerator(seed=seed, **options)

@@ -73,7 +73,7 @@ CHALLENGERS = (
 )
 
 
-def _generator(seed: int = 42, **options: Any):  # noqa: ANN202
+def _generator(seed: int = 42, **options: Any):
     from coelho_pipelines.generators.trips import TripGenerator
 
     return TripGenerator(seed=seed, **options)

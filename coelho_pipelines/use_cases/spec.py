@@ -233,11 +233,11 @@ class UseCaseSpec:
         return [f.name for f in self.features if f.kind == "numeric"]
 
     @cached_property
-    def arrow_schema(self):  # noqa: ANN201 - pyarrow.Schema
+    def arrow_schema(self):
         return arrow_schema(self.fields)
 
     @cached_property
-    def event_model(self):  # noqa: ANN201 - type[pydantic.BaseModel]
+    def event_model(self):
         return pydantic_model(f"{self.key.upper()}Event", self.fields)
 
     def extract_features(self, event: Mapping[str, Any]) -> dict[str, Any]:

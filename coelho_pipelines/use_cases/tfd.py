@@ -81,7 +81,7 @@ CHALLENGERS = (
 )
 
 
-def _generator(seed: int = 42, **options: Any):  # noqa: ANN202
+def _generator(seed: int = 42, **options: Any):
     from coelho_pipelines.generators.transactions import TransactionGenerator
 
     return TransactionGenerator(seed=seed, **options)

@@ -133,7 +133,7 @@ class Services:
         return state
 
     @asynccontextmanager
-    async def lifespan(self, _app: Any):  # noqa: ANN201
+    async def lifespan(self, _app: Any):
         yield
         if self._redis is not None:
             self._redis.close()

@@ -1,5 +1,6 @@
 """The batch area: models from the MLflow registry (the champion or a given run), run metrics,
-plots and the champion's cluster analytics. Predictions are micro-batched off the event loop."""
+plots and the champion's cluster analytics. Predictions are micro-batched: in a worker thread,
+or inline once a model's calls have proven cheap (`batching.MicroBatcher`)."""
 
 from __future__ import annotations
 

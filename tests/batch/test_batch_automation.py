@@ -34,7 +34,7 @@ DAY = datetime(2026, 3, 2, tzinfo=UTC)
 class Ticks:
     """Successive evaluations of the features automation on one instance."""
 
-    def __init__(self, spec, instance) -> None:  # noqa: ANN001
+    def __init__(self, spec, instance) -> None:
         self.spec = spec
         self.instance = instance
         self.defs = dg.Definitions(
@@ -112,7 +112,7 @@ def test_the_automation_sensor_targets_the_features_and_runs_by_default() -> Non
     assert first.job_name == retraining_job_name(spec)
 
 
-def _loadable(spec, lakehouse, mlflow=None) -> dg.Definitions:  # noqa: ANN001
+def _loadable(spec, lakehouse, mlflow=None) -> dg.Definitions:
     """The batch definitions with a raw-events stand-in and resources (MLflow unreachable
     unless given: nothing here trains)."""
     return dg.Definitions.merge(
@@ -130,7 +130,7 @@ def _loadable(spec, lakehouse, mlflow=None) -> dg.Definitions:  # noqa: ANN001
 # --- the first training ------------------------------------------------------------------
 
 
-def _events_today(spec, n: int, seed: int = 7) -> tuple[date, list[dict]]:  # noqa: ANN001
+def _events_today(spec, n: int, seed: int = 7) -> tuple[date, list[dict]]:
     """`n` events within the first hours of the conftest's START day."""
     _, events = generate(spec, n, days=0.2, seed=seed)
     return datetime.fromisoformat(events[0][spec.time_field]).date(), events

@@ -58,7 +58,7 @@ def test_daily_schedule_requests_the_day_that_just_ended(key: str) -> None:
     with dg.instance_for_test() as instance:
         repository = defs.get_repository_def()
 
-        def tick(when: datetime):  # noqa: ANN202
+        def tick(when: datetime):
             context = dg.build_schedule_context(
                 instance=instance, scheduled_execution_time=when, repository_def=repository
             )

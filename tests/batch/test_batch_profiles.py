@@ -22,14 +22,14 @@ ALL = (date(2020, 1, 1), date(2030, 12, 31))
 
 
 @pytest.fixture(scope="module")
-def stream(tmp_path_factory) -> tuple:  # noqa: ANN001
+def stream(tmp_path_factory) -> tuple:
     """2,500 seeded events over 3 days in a raw Delta table, and a DuckDB view of it."""
     generator, events = generate(ECCI, 2500, days=3, seed=11)
     uri = write_raw_events(ECCI, str(tmp_path_factory.mktemp("lakehouse")), events)
     return generator, events, uri
 
 
-def _con(uri: str):  # noqa: ANN202
+def _con(uri: str):
     con = feature_sql.connect()
     feature_sql.register_delta(con, "raw", uri)
     return con
@@ -50,7 +50,7 @@ def _assert_same_profile(sql_row: dict, python_values: list) -> None:
             assert sql_row[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
 
 
-def test_sql_customer_profiles_equal_the_learner_profiles(stream) -> None:  # noqa: ANN001
+def test_sql_customer_profiles_equal_the_learner_profiles(stream) -> None:
     _, events, uri = stream
     table = batch_profiles.compute_profiles(ECCI, _con(uri), *ALL).to_pylist()
     store = _python_store(events)
@@ -65,7 +65,7 @@ def test_sql_customer_profiles_equal_the_learner_profiles(stream) -> None:  # no
     assert any(row["n_events"] >= 10 for row in table)  # long histories decay the same
 
 
-def test_profiles_of_a_date_window_use_only_its_events(stream) -> None:  # noqa: ANN001
+def test_profiles_of_a_date_window_use_only_its_events(stream) -> None:
     _, events, uri = stream
     day = date(2026, 1, 2)
     table = batch_profiles.compute_profiles(ECCI, _con(uri), day, day).to_pylist()
@@ -76,7 +76,7 @@ def test_profiles_of_a_date_window_use_only_its_events(stream) -> None:  # noqa:
         _assert_same_profile(row, store.get(row["customer_id"]).values())
 
 
-def test_customer_training_set_has_one_row_per_customer_split_by_time(stream) -> None:  # noqa: ANN001
+def test_customer_training_set_has_one_row_per_customer_split_by_time(stream) -> None:
     generator, events, uri = stream
     table = ts.select_customer_training_set(ECCI, _con(uri), ts.Selection())
     frame = table.to_pandas()
@@ -98,7 +98,7 @@ def test_customer_training_set_has_one_row_per_customer_split_by_time(stream) ->
     assert set(capped.column("customer_id").to_pylist()) == set(newest)
 
 
-def test_serving_rows_are_the_history_plus_the_event_as_the_learner_would(stream) -> None:  # noqa: ANN001
+def test_serving_rows_are_the_history_plus_the_event_as_the_learner_would(stream) -> None:
     _, events, uri = stream
     learner_side = ProfilePipeline(ECCI)
     for event in events:
@@ -120,7 +120,7 @@ def test_serving_rows_are_the_history_plus_the_event_as_the_learner_would(stream
     assert empty == alone | {}
 
 
-def test_scoring_events_together_answers_as_one_by_one(stream) -> None:  # noqa: ANN001
+def test_scoring_events_together_answers_as_one_by_one(stream) -> None:
     """A micro-batch: each event is left out of its own customer's history only."""
     _, events, uri = stream
     counts: dict[str, int] = {}
@@ -135,7 +135,7 @@ def test_scoring_events_together_answers_as_one_by_one(stream) -> None:  # noqa:
     assert together[0] != together[1]  # different events of one customer
 
 
-def test_repeated_event_ids_count_once(stream, tmp_path) -> None:  # noqa: ANN001
+def test_repeated_event_ids_count_once(stream, tmp_path) -> None:
     _, events, _ = stream
     uri = write_raw_events(ECCI, str(tmp_path), events[:600])
     write_raw_events(ECCI, str(tmp_path), events[300:400])  # re-delivered events
@@ -147,7 +147,7 @@ def test_repeated_event_ids_count_once(stream, tmp_path) -> None:  # noqa: ANN00
         _assert_same_profile(row, store.get(row["customer_id"]).values())
 
 
-def test_kmeans_on_profiles_is_served_by_the_compiled_fast_path(stream) -> None:  # noqa: ANN001
+def test_kmeans_on_profiles_is_served_by_the_compiled_fast_path(stream) -> None:
     """The all-numeric profile layout (no categorical group) trains, describes its encoders
     and compiles to the fast row predictor, which equals `predict_frame` (missing values
     included)."""

@@ -30,7 +30,7 @@ def produce(bootstrap: str, topic: str, values: Iterable[tuple[bytes | None, byt
     )
     failures: list[str] = []
 
-    def report(err, _msg) -> None:  # noqa: ANN001
+    def report(err, _msg) -> None:
         if err is not None:
             failures.append(str(err))
 
@@ -81,7 +81,7 @@ def settings(topic: str, **overrides: Any) -> LearnerSettings:
     return LearnerSettings(**values)
 
 
-def endpoints(kafka_service, redis_service, mlflow_service) -> Endpoints:  # noqa: ANN001
+def endpoints(kafka_service, redis_service, mlflow_service) -> Endpoints:
     return Endpoints(
         bootstrap_servers=kafka_service.bootstrap_servers,
         redis_url=redis_service.url,

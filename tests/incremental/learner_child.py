@@ -31,7 +31,7 @@ def run_learner(args: dict) -> None:
     settings = LearnerSettings(**args["settings"])
     kill_at = args.get("kill_at")
 
-    def on_step(_step, learner) -> None:  # noqa: ANN001
+    def on_step(_step, learner) -> None:
         if kill_at is None or learner.events_learned < kill_at:
             return
         store = SnapshotStore(endpoints.mlflow_tracking_uri, spec, settings.experiment)

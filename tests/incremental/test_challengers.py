@@ -180,7 +180,7 @@ def test_learner_promotes_after_a_sustained_lead_and_serves_the_leader() -> None
 )
 def test_a_pickled_learner_resumes_with_the_same_leaderboard_and_served_leader(
     spec, options
-) -> None:  # noqa: ANN001
+) -> None:
     spec = dataclasses.replace(spec, river_promotion=QUICK)
     events = generate(spec, 1000, seed=13, **options)
     learner = Learner(spec)

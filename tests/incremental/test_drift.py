@@ -22,7 +22,7 @@ def _bernoulli(rng: random.Random, rate: float) -> float:
     return float(rng.random() < rate)
 
 
-def _alarms(monitor: DriftMonitor, errors, groups=None) -> list:  # noqa: ANN001
+def _alarms(monitor: DriftMonitor, errors, groups=None) -> list:
     groups = groups or [None] * len(errors)
     found = [
         monitor.update(e, i, "t", g) for i, (e, g) in enumerate(zip(errors, groups, strict=True))
@@ -96,7 +96,7 @@ def test_a_snapshot_of_the_former_adwin_monitor_resumes() -> None:
 # --- the learner's own error stream on the generators' streams ----------------------------
 
 
-def _learner_alarms(key: str, n: int, warmup: int, **options) -> list:  # noqa: ANN003
+def _learner_alarms(key: str, n: int, warmup: int, **options) -> list:
     spec = get_spec(key)
     learner = Learner(spec, drift_warmup_events=warmup)
     events = generate(

@@ -21,7 +21,7 @@ def _agrawal(n: int, seed: int = 7) -> list[tuple[dict, int]]:
     return list(itertools.islice(synth.Agrawal(classification_function=2, seed=seed), n))
 
 
-def _assert_votes_equal_river(model, vote, stream) -> int:  # noqa: ANN001
+def _assert_votes_equal_river(model, vote, stream) -> int:
     """Both answers on the same model state, event by event, while it learns; returns how
     many predictions had a non-empty vote."""
     voted = 0
@@ -52,7 +52,7 @@ def test_tfd_learner_model_votes_equal_river_while_it_learns() -> None:
     ["ROCAUC", "Accuracy", "LogLoss"],  # cached by its matrices, by its matrix, uncached
 )
 @pytest.mark.parametrize("weighted", [True, False])
-def test_plain_forest_votes_equal_river_for_each_metric_kind(metric_name, weighted) -> None:  # noqa: ANN001
+def test_plain_forest_votes_equal_river_for_each_metric_kind(metric_name, weighted) -> None:
     from river import forest, metrics
 
     model = forest.ARFClassifier(
@@ -118,7 +118,7 @@ def test_other_models_keep_their_own_predict_proba_one() -> None:
     assert ForestVote.for_model(logistic) == logistic.predict_proba_one
 
     class VotingSampler(imblearn.RandomUnderSampler):
-        def predict_proba_one(self, x, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        def predict_proba_one(self, x, **kwargs):
             return {True: 1.0}
 
     sampler = VotingSampler(arf_classifier().classifier, desired_dist={0: 0.5, 1: 0.5})

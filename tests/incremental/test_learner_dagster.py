@@ -38,7 +38,7 @@ ECCI = get_spec("ecci")
 CHILD = Path(__file__).with_name("learner_child.py")
 
 
-def _op_config(run_settings) -> dict:  # noqa: ANN001
+def _op_config(run_settings) -> dict:
     fields = ("topic", "experiment", "redis_namespace", "consumer_group", "snapshot_every",
               "idle_timeout_seconds", "max_duration_seconds", "publish_interval_seconds",
               "until_events", "drift_warmup_events")  # fmt: skip
@@ -47,7 +47,7 @@ def _op_config(run_settings) -> dict:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
-def test_definitions_name_the_asset_job_and_sensors(spec) -> None:  # noqa: ANN001
+def test_definitions_name_the_asset_job_and_sensors(spec) -> None:
     @dg.job(name=f"{spec.key}_features_and_training")
     def retraining() -> None:  # stands in for the batch job drift retraining requests
         pass
@@ -113,7 +113,7 @@ def test_switch_sensor_requests_a_learner_only_when_none_is_active() -> None:
                 assert run.run_id in result.skip_message
 
 
-def test_switch_sensor_launches_only_while_it_is_on(tmp_path) -> None:  # noqa: ANN001
+def test_switch_sensor_launches_only_while_it_is_on(tmp_path) -> None:
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.test_utils import (
         InProcessTestWorkspaceLoadTarget,
@@ -161,7 +161,7 @@ def test_switch_sensor_launches_only_while_it_is_on(tmp_path) -> None:  # noqa: 
 @pytest.mark.services
 def test_job_run_reports_incremental_model_materializations(
     kafka_service, redis_up, mlflow_service
-) -> None:  # noqa: ANN001
+) -> None:
     bootstrap = kafka_service.bootstrap_servers
     topic = make_topic(bootstrap)
     produce_events(bootstrap, topic, ECCI, generate(ECCI, 700, seed=51))
@@ -202,7 +202,7 @@ def test_job_run_reports_incremental_model_materializations(
 @pytest.mark.services
 def test_terminating_the_run_snapshots_and_finishes_cleanly(
     kafka_service, redis_up, mlflow_service
-) -> None:  # noqa: ANN001
+) -> None:
     bootstrap = kafka_service.bootstrap_servers
     topic = make_topic(bootstrap)
     produce_events(bootstrap, topic, ECCI, generate(ECCI, 500, seed=61))
@@ -276,7 +276,7 @@ def test_switch_sensor_launches_a_kept_learner_with_a_lease() -> None:
 @pytest.mark.services
 def test_learner_ends_itself_as_a_success_when_its_lease_lapses(
     kafka_service, redis_up, mlflow_service
-) -> None:  # noqa: ANN001
+) -> None:
     import threading
 
     from coelho_pipelines.keeper import HEARTBEAT_TAG, LEASE_TAG

@@ -30,7 +30,7 @@ TFD, ETA, ECCI = get_spec("tfd"), get_spec("eta"), get_spec("ecci")
 NOT_IN_PVS = ("TimeRolling", "RMSLE", "ConfusionMatrix", "ClassificationReport")
 
 
-def _progressive(spec, events, metrics: dict, candidate=None) -> dict:  # noqa: ANN001
+def _progressive(spec, events, metrics: dict, candidate=None) -> dict:
     """River's own progressive validation of a candidate pipeline (default: the spec's
     model) on the same events, in the candidate's encoding; a classifier decides with the
     learner's online threshold."""
@@ -71,7 +71,7 @@ def _progressive(spec, events, metrics: dict, candidate=None) -> dict:  # noqa: 
     [(TFD, {"fraud_rate": 0.1}), (ETA, {}), (ECCI, {})],
     ids=["tfd", "eta", "ecci"],
 )
-def test_prequential_metrics_equal_river_progressive_val_score(spec, options) -> None:  # noqa: ANN001
+def test_prequential_metrics_equal_river_progressive_val_score(spec, options) -> None:
     n = 600 if spec.task == "clustering" else 400  # past the k-means warm-up (200 events)
     events = generate(spec, n, seed=3, **options)
     learner = Learner(spec)
@@ -268,7 +268,7 @@ def test_live_model_predicts_the_api_fields_and_survives_pickling() -> None:
         assert bundle.events_learned == 120
 
 
-def test_signed_payloads_refuse_tampering_and_other_keys(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+def test_signed_payloads_refuse_tampering_and_other_keys(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("COELHO_HOME", str(tmp_path))
     monkeypatch.delenv(signing.KEY_ENV, raising=False)
     blob = signing.dumps({"model": [1, 2, 3]})
@@ -287,7 +287,7 @@ def test_signed_payloads_refuse_tampering_and_other_keys(monkeypatch, tmp_path) 
 
 
 @pytest.mark.parametrize("mode", ["fork", "inline"])
-def test_captures_hold_a_consistent_signed_copy(mode, tmp_path) -> None:  # noqa: ANN001
+def test_captures_hold_a_consistent_signed_copy(mode, tmp_path) -> None:
     events = generate(TFD, 150, seed=12, fraud_rate=0.1)
     learner = Learner(TFD)
     learner.learn_many(records(events[:100]))
@@ -343,7 +343,7 @@ def test_histogram_rocauc_equals_river_rocauc_with_updates_and_reverts() -> None
     assert ours.get() == river.get() and 0.6 < ours.get() < 0.95
 
 
-def test_auto_capture_forks_until_pickling_proves_cheap(tmp_path) -> None:  # noqa: ANN001
+def test_auto_capture_forks_until_pickling_proves_cheap(tmp_path) -> None:
     learner = Learner(ECCI)
     learner.learn_many(records(generate(ECCI, 50, seed=2)))
     capturer = Capturer("auto", tmp_path / "captures")
@@ -358,7 +358,7 @@ def test_auto_capture_forks_until_pickling_proves_cheap(tmp_path) -> None:  # no
     capturer.close()
 
 
-def test_auto_capture_predicts_the_pickle_cost_from_the_model_growth(tmp_path) -> None:  # noqa: ANN001
+def test_auto_capture_predicts_the_pickle_cost_from_the_model_growth(tmp_path) -> None:
     from coelho_pipelines.incremental.capture import FORK_ABOVE_SECONDS, Capture
 
     capturer = Capturer("auto", tmp_path / "captures")
@@ -375,7 +375,7 @@ def test_auto_capture_predicts_the_pickle_cost_from_the_model_growth(tmp_path) -
 
 @pytest.mark.parametrize("spec", [TFD, ETA, ECCI], ids=["tfd", "eta", "ecci"])
 @pytest.mark.parametrize("numeric_only", [None, True, False])
-def test_compiled_feature_encoding_equals_the_reference_encoding(spec, numeric_only) -> None:  # noqa: ANN001
+def test_compiled_feature_encoding_equals_the_reference_encoding(spec, numeric_only) -> None:
     """The inlined encoder gives the reference encoder's dicts (same keys, same order, same
     floats), categoricals and scaler state, learning and not, before and after pickling."""
     events = generate(spec, 1500, seed=11)
@@ -434,7 +434,7 @@ def _nearest_center_candidates() -> list:
 
 
 @pytest.mark.parametrize("factory", _nearest_center_candidates(), ids=lambda f: f.__name__)
-def test_one_pass_nearest_center_equals_the_model_and_river_distances(factory) -> None:  # noqa: ANN001
+def test_one_pass_nearest_center_equals_the_model_and_river_distances(factory) -> None:
     from river import utils
 
     from coelho_pipelines.incremental.metrics import DistanceSilhouette

@@ -42,7 +42,7 @@ TFD, ETA, ECCI = get_spec("tfd"), get_spec("eta"), get_spec("ecci")
 CHILD = Path(__file__).with_name("learner_child.py")
 
 
-def _counter(metric, *labels: str) -> float:  # noqa: ANN001
+def _counter(metric, *labels: str) -> float:
     return metric.labels(*labels)._value.get()
 
 
@@ -59,7 +59,7 @@ def _committed(bootstrap: str, group: str, topic: str, partitions: int = 3) -> d
 
 def test_learns_every_partition_prequentially_like_river_and_skips_bad_events(
     kafka_service, redis_up, mlflow_service
-) -> None:  # noqa: ANN001
+) -> None:
     from river import evaluate
     from river.metrics.base import Metrics
 
@@ -74,7 +74,7 @@ def test_learns_every_partition_prequentially_like_river_and_skips_bad_events(
     order: list[str] = []
     frozen: set[bool] = set()
 
-    def on_step(step, _learner) -> None:  # noqa: ANN001
+    def on_step(step, _learner) -> None:
         if step.event is not None:
             order.append(step.event[TFD.id_field])
         frozen.add(gc.get_freeze_count() > 0)
@@ -164,7 +164,7 @@ def _child(args: dict, env: dict) -> subprocess.CompletedProcess:
 
 def test_resume_after_kill_9_equals_one_uninterrupted_run(
     kafka_service, redis_up, mlflow_service
-) -> None:  # noqa: ANN001
+) -> None:
     bootstrap = kafka_service.bootstrap_servers
     topic = make_topic(bootstrap)
     n = 800
@@ -218,7 +218,7 @@ def _without_times(board: dict) -> dict:
 
 def test_resume_after_kill_9_restores_the_leaderboard_and_the_served_leader(
     kafka_service, redis_up, mlflow_service
-) -> None:  # noqa: ANN001
+) -> None:
     quick = {"margin": 0.0, "min_gap": 0.02, "sustain_events": 200, "check_every": 50,
              "min_events": 200}  # fmt: skip
     spec = dataclasses.replace(TFD, river_promotion=PromotionPolicy(**quick))
@@ -280,7 +280,7 @@ def test_resume_after_kill_9_restores_the_leaderboard_and_the_served_leader(
 
 def test_learning_continues_while_redis_is_down_and_the_model_appears_after(
     kafka_service, redis_up, mlflow_service
-) -> None:  # noqa: ANN001
+) -> None:
     bootstrap = kafka_service.bootstrap_servers
     topic = make_topic(bootstrap)
     events = generate(ECCI, 1500, seed=41)
@@ -289,7 +289,7 @@ def test_learning_continues_while_redis_is_down_and_the_model_appears_after(
     client = redis.Redis.from_url(redis_up.url, socket_connect_timeout=2)
     seen: dict[str, int] = {}
 
-    def on_step(_step, learner) -> None:  # noqa: ANN001
+    def on_step(_step, learner) -> None:
         if learner.events_learned == 1:
             redis_up.stop()
         elif learner.events_learned == 1000:
@@ -321,7 +321,7 @@ def test_learning_continues_while_redis_is_down_and_the_model_appears_after(
 
 def test_drift_is_recorded_and_reaches_the_retraining_sensor(
     kafka_service, redis_up, mlflow_service, tmp_path
-) -> None:  # noqa: ANN001
+) -> None:
     bootstrap = kafka_service.bootstrap_servers
     topic = make_topic(bootstrap, partitions=1)  # generator order, so drift_at is exact
     # The generator's own concept drift (`--drift-at`: phished accounts used from their
@@ -379,7 +379,7 @@ def test_drift_is_recorded_and_reaches_the_retraining_sensor(
         assert not result.run_requests and "no new drift" in result.skip_message
 
 
-def test_a_new_run_clears_the_previous_stop_reason(redis_up) -> None:  # noqa: ANN001
+def test_a_new_run_clears_the_previous_stop_reason(redis_up) -> None:
     client = redis.Redis.from_url(redis_up.url)
     keys = live_store.Keys("tfd", f"test-clear-{uuid.uuid4().hex[:8]}")
     live_store.write_status(client, keys, state=live_store.FINISHED, stop_reason="idle")
@@ -389,7 +389,7 @@ def test_a_new_run_clears_the_previous_stop_reason(redis_up) -> None:  # noqa: A
     assert status["state"] == "LIVE" and "stop_reason" not in status and "drifts" not in status
 
 
-def test_the_reader_knows_when_it_reached_the_head_of_the_stream(kafka_service) -> None:  # noqa: ANN001
+def test_the_reader_knows_when_it_reached_the_head_of_the_stream(kafka_service) -> None:
     """`at_head` (a fetch found less than a batch) lets a slow stream's learner publish every
     interval instead of every 100 events."""
     from coelho_pipelines.incremental.consumer import TopicReader

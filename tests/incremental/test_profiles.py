@@ -25,7 +25,7 @@ from coelho_pipelines.use_cases.spec import CustomerProfile, Feature
 ECCI = get_spec("ecci")
 
 
-def _toy_profile(**options) -> CustomerProfile:  # noqa: ANN003
+def _toy_profile(**options) -> CustomerProfile:
     """One value read from the event's `v` (None: not observed)."""
     value = Feature("v", "numeric", "v", lambda e: e.get("v"))
     return CustomerProfile(key_field="who", features=(value,), **options)
@@ -169,7 +169,7 @@ def test_a_customer_is_one_point_whose_cluster_follows_its_profile() -> None:
 
 
 @pytest.mark.parametrize("factory", ECCI_CANDIDATES, ids=lambda f: f.__name__)
-def test_every_candidate_learns_the_profile_stream(factory) -> None:  # noqa: ANN001
+def test_every_candidate_learns_the_profile_stream(factory) -> None:
     learner = Learner(ECCI, LiveModel(ECCI, factory(), feature_pipeline(ECCI)))
     steps = learner.learn_many(records(generate(ECCI, 800, seed=3)))
     assert all(s.error is None for s in steps)

@@ -33,7 +33,7 @@ class FakeStoreReplacingMidUpload:
         self.recorder: MlflowRecorder | None = None
         self.uploads: list[tuple[int, bool]] = []
 
-    def write(self, run_id: str, directory: Path, info) -> None:  # noqa: ANN001
+    def write(self, run_id: str, directory: Path, info) -> None:
         if not self.uploads:
             newer = _capture(self.tmp_path / "newer", 2000)
             self.recorder.add_snapshot(newer)

@@ -10,7 +10,7 @@ from coelho_pipelines.resources import KafkaResource, LakehouseResource
 
 
 @pytest.fixture
-def kafka(kafka_service) -> KafkaResource:  # noqa: ANN001
+def kafka(kafka_service) -> KafkaResource:
     return KafkaResource(bootstrap_servers=kafka_service.bootstrap_servers)
 
 

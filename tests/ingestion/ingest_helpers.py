@@ -45,7 +45,7 @@ def produce_values(
     keys = list(keys) if keys is not None else [None] * len(values)
     failures: list[str] = []
 
-    def report(error, _message) -> None:  # noqa: ANN001
+    def report(error, _message) -> None:
         if error is not None:
             failures.append(str(error))
 

@@ -48,7 +48,7 @@ def test_materialize_ingests_reports_and_checks(
     materializations = {
         m.asset_key.to_user_string(): m.metadata
         for m in result.get_asset_materialization_events()
-        for m in [m.materialization]  # noqa: B020
+        for m in [m.materialization]
     }
     raw = materializations["tfd/raw_events"]
     assert raw["events_committed"].value == 500
@@ -138,7 +138,7 @@ def test_maintenance_compacts_and_keeps_rows(
     assert again["rows_after"] == 1_210
 
 
-def _write_features_twice(spec, lakehouse: LakehouseResource, raw_uri: str) -> str:  # noqa: ANN001
+def _write_features_twice(spec, lakehouse: LakehouseResource, raw_uri: str) -> str:
     """The batch features table, written twice over the same dates (stale files to vacuum)."""
     from datetime import date
 

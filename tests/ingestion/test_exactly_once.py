@@ -25,7 +25,7 @@ pytestmark = pytest.mark.services
 COELHO = str(Path(sys.executable).with_name("coelho"))
 
 
-def _table(lakehouse: LakehouseResource, name: str):  # noqa: ANN202
+def _table(lakehouse: LakehouseResource, name: str):
     return DeltaTable(lakehouse.table_uri(name)).to_pyarrow_table()
 
 

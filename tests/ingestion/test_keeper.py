@@ -27,7 +27,7 @@ NOW = 1_000_000.0
 STARTED = dg.DagsterRunStatus.STARTED.value
 
 
-def _run(run_id: str, created: float, status: str = STARTED, **kw) -> RunState:  # noqa: ANN003
+def _run(run_id: str, created: float, status: str = STARTED, **kw) -> RunState:
     return RunState(run_id, status, created_at=NOW - created, **kw)
 
 
@@ -83,7 +83,7 @@ def test_decide_waits_for_runs_it_did_not_start_and_for_canceling_ones() -> None
 # ------------------------------------------------------- sensor tick on a Dagster instance
 
 
-def _sensor_and_job():  # noqa: ANN202
+def _sensor_and_job():
     spec = get_spec("eta")
     asset = build_ingestion_asset(spec)
     job = build_ingestion_job(spec, asset)
@@ -99,7 +99,7 @@ def _sensor_and_job():  # noqa: ANN202
     return spec, defs.resolve_sensor_def("eta_ingestion_sensor"), defs.resolve_job_def(job.name)
 
 
-def _add_run(instance: dg.DagsterInstance, job_name: str, status, tags: dict) -> dg.DagsterRun:  # noqa: ANN001
+def _add_run(instance: dg.DagsterInstance, job_name: str, status, tags: dict) -> dg.DagsterRun:
     run = instance.add_run(dg.DagsterRun(job_name=job_name, status=status, tags=tags))
     return run
 

@@ -24,7 +24,7 @@ from coelho_pipelines.use_cases import get_spec
 DICTIONARY = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
 
 
-def _commit(sink: DeltaSink, spec, start: int, n: int) -> pa.Table:  # noqa: ANN001
+def _commit(sink: DeltaSink, spec, start: int, n: int) -> pa.Table:
     rng = random.Random(start)
     events = [fake_event(spec, rng, start + i) for i in range(n)]
     rows = events_to_arrow(
@@ -49,7 +49,7 @@ def _encodings(uri: str) -> dict[str, set[str]]:
     return found
 
 
-def _assert_raw_layout(uri: str, spec) -> None:  # noqa: ANN001
+def _assert_raw_layout(uri: str, spec) -> None:
     encodings = _encodings(uri)
     assert not encodings[spec.id_field] & DICTIONARY
     for column in (spec.time_field, "kafka_offset"):

@@ -80,7 +80,7 @@ LEGIT = [
 
 
 @pytest.mark.parametrize(("query", "columns", "rows"), LEGIT, ids=[q[:40] for q, _, _ in LEGIT])
-def test_analytical_queries_work(lake, query: str, columns, rows: int) -> None:  # noqa: ANN001
+def test_analytical_queries_work(lake, query: str, columns, rows: int) -> None:
     result = run_query(str(lake["uri"]), SPEC, query)
     assert result.row_count == rows
     if columns:
@@ -88,11 +88,11 @@ def test_analytical_queries_work(lake, query: str, columns, rows: int) -> None: 
     assert result.execution_time_ms > 0
 
 
-def test_count_matches_the_table(lake) -> None:  # noqa: ANN001
+def test_count_matches_the_table(lake) -> None:
     assert run_query(str(lake["uri"]), SPEC, "select count(*) from data").rows == [[N]]
 
 
-def test_results_are_capped_and_json_ready(lake) -> None:  # noqa: ANN001
+def test_results_are_capped_and_json_ready(lake) -> None:
     result = run_query(str(lake["uri"]), SPEC, "SELECT * FROM data", limit=50)
     assert result.row_count == 50 and result.truncated
     row = dict(zip(result.columns, result.rows[0], strict=True))
@@ -105,7 +105,7 @@ def test_results_are_capped_and_json_ready(lake) -> None:  # noqa: ANN001
             run_query(str(lake["uri"]), SPEC, "SELECT 1", limit=bad)
 
 
-def test_timeout_interrupts_long_queries(lake) -> None:  # noqa: ANN001
+def test_timeout_interrupts_long_queries(lake) -> None:
     slow = (
         "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 10000000000) "
         "SELECT count(*) FROM t"
@@ -116,7 +116,7 @@ def test_timeout_interrupts_long_queries(lake) -> None:  # noqa: ANN001
     assert run_query(str(lake["uri"]), SPEC, "SELECT 1 AS x").rows == [[1]]
 
 
-def test_schema_lists_columns_and_rows(lake) -> None:  # noqa: ANN001
+def test_schema_lists_columns_and_rows(lake) -> None:
     schema = table_schema(str(lake["uri"]), SPEC)
     names = [c["name"] for c in schema.columns]
     assert names == raw_schema(SPEC).names
@@ -197,7 +197,7 @@ def _hostile(lake: dict[str, Path]) -> list[tuple[str, str]]:
     ]
 
 
-def test_hostile_queries_are_rejected_and_touch_nothing(lake) -> None:  # noqa: ANN001
+def test_hostile_queries_are_rejected_and_touch_nothing(lake) -> None:
     table = lake["table"]
     before_files = sorted(str(p) for p in table.rglob("*"))
     before_version = DeltaTable(str(table)).version()

@@ -140,7 +140,7 @@ def test_two_objects_in_one_message_are_rejected() -> None:
     assert "invalid JSON" in decoded.rejects[0][1]
 
 
-def _mutate(event: dict, rng: random.Random, spec_fields) -> dict:  # noqa: ANN001
+def _mutate(event: dict, rng: random.Random, spec_fields) -> dict:
     """One random corruption of one (possibly nested) field."""
     event = copy.deepcopy(event)
     target, fields = event, spec_fields

@@ -42,7 +42,7 @@ def status(env: dict[str, str]) -> dict[str, dict]:
 
 
 @pytest.fixture
-def platform_user(tmp_path: Path, kafka_lib_dir: Path):  # noqa: ANN201
+def platform_user(tmp_path: Path, kafka_lib_dir: Path):
     env = {k: v for k, v in os.environ.items() if k not in CLIENT_VARIABLES}
     env["COELHO_HOME"] = str(tmp_path / "state")
     env["COELHO_KAFKA_LIB"] = str(kafka_lib_dir)

@@ -40,7 +40,7 @@ def _learner_run(key: str, run_id: str) -> DagsterRun:
 
 
 @pytest.mark.parametrize("limits", [_local, _kubernetes, _helm_values], ids=lambda f: f.__name__)
-def test_one_learner_per_use_case_in_the_run_queue(limits) -> None:  # noqa: ANN001
+def test_one_learner_per_use_case_in_the_run_queue(limits) -> None:
     counter = TagConcurrencyLimitsCounter(limits(), [_learner_run("tfd", "running-tfd")])
     assert counter.is_blocked(_learner_run("tfd", "queued-tfd"))
     assert not counter.is_blocked(_learner_run("eta", "queued-eta"))

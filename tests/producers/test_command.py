@@ -11,7 +11,7 @@ from coelho_pipelines.commands.produce import _event_time, build_generator
 from coelho_pipelines.use_cases import get_spec
 
 
-def _args(*argv: str):  # noqa: ANN202
+def _args(*argv: str):
     return build_parser().parse_args(["produce", *argv])
 
 

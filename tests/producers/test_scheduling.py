@@ -82,17 +82,17 @@ class FakeFullQueueProducer:
         self.accepted: list[tuple[str, bytes, bytes]] = []
         self.polls = 0
 
-    def produce(self, topic, value, key, on_delivery=None):  # noqa: ANN001, ANN201
+    def produce(self, topic, value, key, on_delivery=None):
         if self.full_for > 0:
             self.full_for -= 1
             raise BufferError("Local: Queue full")
         self.accepted.append((topic, key, value))
 
-    def poll(self, timeout=0):  # noqa: ANN001, ANN201
+    def poll(self, timeout=0):
         self.polls += 1
         return 0
 
-    def flush(self, timeout=0):  # noqa: ANN001, ANN201
+    def flush(self, timeout=0):
         return 0
 
 

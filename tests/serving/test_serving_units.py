@@ -390,7 +390,7 @@ def test_cheap_models_are_scored_on_the_loop_still_batched_and_slow_ones_in_a_th
     cheap, slow = FakeBatchModel(seconds=0.0), FakeBatchModel(seconds=0.05)
     threads: dict[str, set[str]] = {"cheap": set(), "slow": set()}
 
-    def on(name: str, model: FakeBatchModel):  # noqa: ANN202 - records the scoring thread
+    def on(name: str, model: FakeBatchModel):
         def predict(items: list) -> list:
             threads[name].add(threading.current_thread().name)
             return model(items)
