@@ -51,6 +51,7 @@ from coelho_pipelines.incremental.runner import (  # noqa: E402
     LearnerSettings,
     RunHooks,
 )
+from coelho_pipelines.kafka_produce import produce_retrying  # noqa: E402
 from coelho_pipelines.use_cases import get_spec  # noqa: E402
 from coelho_pipelines.use_cases.spec import UseCaseSpec  # noqa: E402
 
@@ -84,14 +85,9 @@ def produce(bootstrap: str, topic: str, spec: UseCaseSpec, events: list[dict]) -
 
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
     for event in events:
-        while True:
-            try:
-                producer.produce(
-                    topic, json.dumps(event).encode(), str(event[spec.key_field]).encode()
-                )
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_retrying(
+            producer, topic, json.dumps(event).encode(), str(event[spec.key_field]).encode()
+        )
         producer.poll(0)
     producer.flush(120)
 

@@ -47,6 +47,7 @@ from coelho_pipelines.ingestion.tables import (  # noqa: E402
     with_ingestion_columns,
 )
 from coelho_pipelines.ingestion.validate import BatchDecoder  # noqa: E402
+from coelho_pipelines.kafka_produce import produce_retrying  # noqa: E402
 from coelho_pipelines.resources import KafkaResource, LakehouseResource  # noqa: E402
 from coelho_pipelines.use_cases import get_spec  # noqa: E402
 
@@ -104,12 +105,7 @@ def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes], 
             times[(message.partition(), message.offset())] = time.time()
 
     for value, key in zip(values, keys, strict=True):
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key, on_delivery=delivered)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_retrying(producer, topic, value, key, on_delivery=delivered)
         producer.poll(0)
     producer.flush(120)
 

@@ -31,6 +31,7 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from coelho_pipelines.kafka_produce import produce_retrying  # noqa: E402
 from coelho_pipelines.platform import ensure_topics  # noqa: E402
 from coelho_pipelines.producer import KafkaSink, Stream, run_streams  # noqa: E402
 from coelho_pipelines.resources.kafka import KafkaResource  # noqa: E402
@@ -111,16 +112,10 @@ def bench_raw(spec, bootstrap: str, messages: list[tuple[bytes, bytes]]) -> Timi
     producer.list_topics(topic, timeout=10)
 
     def run() -> None:
-        produce, poll = producer.produce, producer.poll
         for i, (key, value) in enumerate(messages):
-            while True:
-                try:
-                    produce(topic, value, key)
-                    break
-                except BufferError:
-                    poll(0.05)
+            produce_retrying(producer, topic, value, key)
             if i % 500 == 0:
-                poll(0)
+                producer.poll(0)
         assert producer.flush(60) == 0
 
     return timed(run)

@@ -21,6 +21,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from coelho_pipelines import telemetry
+from coelho_pipelines.kafka_produce import produce_retrying
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 BATCH = 500  # events produced per stream between two services of the sink
@@ -213,14 +214,15 @@ class KafkaSink:
             )
 
     def send(self, stream: Stream, key: bytes, value: bytes) -> bool:
-        while True:
-            try:
-                self.producer.produce(stream.spec.topic, value, key, on_delivery=stream.on_delivery)
-                return True
-            except BufferError:  # local queue full: serve delivery reports, then retry
-                if self.stop.is_set():
-                    return False
-                self.producer.poll(0.05)
+        """Queue one event; False only when stopping while the local queue is full."""
+        return produce_retrying(
+            self.producer,
+            stream.spec.topic,
+            value,
+            key,
+            on_delivery=stream.on_delivery,
+            stop=self.stop,
+        )
 
     def service(self, timeout: float) -> None:
         self.producer.poll(timeout)

@@ -10,6 +10,7 @@ from typing import Any
 
 from coelho_pipelines.incremental.learner import Record
 from coelho_pipelines.incremental.runner import Endpoints, LearnerSettings
+from coelho_pipelines.kafka_produce import produce_retrying
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 
@@ -36,12 +37,7 @@ def produce(bootstrap: str, topic: str, values: Iterable[tuple[bytes | None, byt
 
     count = 0
     for key, value in values:
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key, on_delivery=report)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce_retrying(producer, topic, value, key, on_delivery=report)
         count += 1
         producer.poll(0)
     assert producer.flush(60) == 0, "events not delivered"

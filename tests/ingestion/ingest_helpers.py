@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 
 import orjson
 
+from coelho_pipelines.kafka_produce import produce_retrying
 from coelho_pipelines.platform.kafka import ensure_topics
 from coelho_pipelines.use_cases import get_spec
 from coelho_pipelines.use_cases.spec import UseCaseSpec
@@ -50,18 +51,8 @@ def produce_values(
             failures.append(str(error))
 
     for i, (value, key) in enumerate(zip(values, keys, strict=True)):
-        target = partition if partition is not None else (i % 3 if key is None else -1)
-        while True:
-            try:
-                if target >= 0:
-                    producer.produce(
-                        topic, value=value, key=key, partition=target, on_delivery=report
-                    )
-                else:
-                    producer.produce(topic, value=value, key=key, on_delivery=report)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        target = partition if partition is not None else (i % 3 if key is None else None)
+        produce_retrying(producer, topic, value, key, partition=target, on_delivery=report)
         producer.poll(0)
     remaining = producer.flush(60)
     assert remaining == 0 and not failures, failures[:3]
