@@ -151,7 +151,7 @@ def main() -> int:
     if args.bootstrap_servers:
         figures = measure(args, args.bootstrap_servers)
     else:
-        from _services import temporary_platform
+        from coelho_pipelines.platform.ephemeral import temporary_platform
 
         with temporary_platform("kafka") as platform:
             figures = measure(args, f"127.0.0.1:{platform.ports['kafka']}")

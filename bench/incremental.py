@@ -62,7 +62,7 @@ BUDGET = LearnerSettings().publish_budget
 
 @contextlib.contextmanager
 def services() -> Iterator[Endpoints]:
-    from _services import temporary_platform
+    from coelho_pipelines.platform.ephemeral import temporary_platform
 
     with temporary_platform("kafka", "redis", "mlflow") as platform:
         yield Endpoints(

@@ -62,7 +62,7 @@ def kafka_broker(bootstrap: str | None) -> Iterator[str]:
     if bootstrap:
         yield bootstrap
         return
-    from _services import temporary_platform
+    from coelho_pipelines.platform.ephemeral import temporary_platform
 
     with temporary_platform("kafka") as platform:
         yield f"127.0.0.1:{platform.ports['kafka']}"

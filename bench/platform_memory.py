@@ -15,10 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from coelho_pipelines.platform import Platform, free_port, parse_services
-from coelho_pipelines.platform.kafka import default_lib_dir
-from coelho_pipelines.platform.manager import SERVICES
-from coelho_pipelines.settings import coelho_home
+from coelho_pipelines.platform import parse_services
+from coelho_pipelines.platform.ephemeral import free_port_platform
 
 BUDGET_BYTES = 4 * 2**30
 
@@ -30,9 +28,8 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=3)
     args = parser.parse_args()
     names = parse_services(args.services)
-    ports = {key: free_port() for service in SERVICES for key in service.port_keys()}
     with tempfile.TemporaryDirectory(prefix="coelho-bench-") as home:
-        platform = Platform(Path(home), ports=ports, kafka_lib=default_lib_dir(coelho_home()))
+        platform = free_port_platform(Path(home))
         try:
             failures = platform.up(names)
             if failures:

@@ -48,7 +48,7 @@ def kafka(bootstrap: str | None) -> Iterator[str]:
     if bootstrap:
         yield bootstrap
         return
-    from _services import temporary_platform
+    from coelho_pipelines.platform.ephemeral import temporary_platform
 
     print("starting Kafka ...", flush=True)
     with temporary_platform("kafka") as platform:

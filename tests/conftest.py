@@ -20,30 +20,20 @@ the checkout's `.coelho/lib/kafka` (what `make up` uses), shared between session
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from coelho_pipelines.platform import Platform, PlatformError, free_port
+from coelho_pipelines.platform import Platform, PlatformError
+from coelho_pipelines.platform.ephemeral import free_port_platform, shared_kafka_lib
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _kafka_lib() -> Path:
-    """COELHO_KAFKA_LIB, else `$COELHO_HOME/lib/kafka` (what `make` resolves), else the
-    checkout's `.coelho/lib/kafka`."""
-    if os.environ.get("COELHO_KAFKA_LIB"):
-        return Path(os.environ["COELHO_KAFKA_LIB"]).expanduser().resolve()
-    if os.environ.get("COELHO_HOME"):
-        return Path(os.environ["COELHO_HOME"]).expanduser().resolve() / "lib" / "kafka"
-    return REPO_ROOT / ".coelho" / "lib" / "kafka"
-
-
 # Read once at import, before any test changes COELHO_HOME.
-KAFKA_LIB = _kafka_lib()
+KAFKA_LIB = shared_kafka_lib(REPO_ROOT)
 
 
 @pytest.fixture(scope="session")
@@ -79,14 +69,7 @@ class SessionPlatform:
 @pytest.fixture(scope="session")
 def session_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionPlatform]:
     home = tmp_path_factory.mktemp("coelho-platform")
-    keys = ("kafka", "kafka_controller", "redis", "mlflow", "dagster", "api", "producers")
-    platform = Platform(
-        home,
-        ports={key: free_port() for key in keys},
-        kafka_lib=KAFKA_LIB,
-        project_dir=REPO_ROOT,
-        tie_to_parent=True,
-    )
+    platform = free_port_platform(home, kafka_lib=KAFKA_LIB, project_dir=REPO_ROOT)
     session = SessionPlatform(platform)
     yield session
     platform.down(report=lambda _line: None)

@@ -92,3 +92,24 @@ def test_kafka_cluster_ids_never_start_like_an_option() -> None:
     ids = [_new_cluster_id() for _ in range(2000)]
     assert all(cluster_id[0].isalnum() and len(cluster_id) == 22 for cluster_id in ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_a_throwaway_platform_gets_a_free_port_per_service_and_the_shared_jars(
+    monkeypatch, tmp_path: Path
+) -> None:
+    from coelho_pipelines.platform.ephemeral import free_port_platform, shared_kafka_lib
+    from coelho_pipelines.platform.manager import SERVICES
+
+    monkeypatch.delenv("COELHO_KAFKA_LIB", raising=False)
+    monkeypatch.delenv("COELHO_HOME", raising=False)
+    assert shared_kafka_lib(tmp_path) == tmp_path / ".coelho" / "lib" / "kafka"
+    monkeypatch.setenv("COELHO_HOME", str(tmp_path / "home"))
+    assert shared_kafka_lib(tmp_path) == tmp_path / "home" / "lib" / "kafka"
+    monkeypatch.setenv("COELHO_KAFKA_LIB", str(tmp_path / "jars"))
+    assert shared_kafka_lib(tmp_path) == tmp_path / "jars"
+
+    platform = free_port_platform(tmp_path / "state", project_dir=tmp_path)
+    keys = {key for service in SERVICES for key in service.port_keys()}
+    assert set(platform.ports) == keys
+    assert len(set(platform.ports.values())) == len(keys)
+    assert platform.kafka_lib == tmp_path / "jars" and platform.tie_to_parent
