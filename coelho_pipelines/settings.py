@@ -49,7 +49,8 @@ def _port(service: str) -> Any:
     return Field(DEFAULT_PORTS[service], ge=0, le=65535, validation_alias=port_env(service))
 
 
-_FROM_ENVIRONMENT = SettingsConfigDict(
+# How every settings class reads the environment: exact names, empty = unset, frozen.
+FROM_ENVIRONMENT = SettingsConfigDict(
     case_sensitive=True, env_ignore_empty=True, extra="ignore", frozen=True
 )
 
@@ -57,7 +58,7 @@ _FROM_ENVIRONMENT = SettingsConfigDict(
 class Ports(BaseSettings):
     """Local service ports, `COELHO_<SERVICE>_PORT` (0..65535)."""
 
-    model_config = _FROM_ENVIRONMENT
+    model_config = FROM_ENVIRONMENT
 
     kafka: int = _port("kafka")
     kafka_controller: int = _port("kafka_controller")
@@ -71,7 +72,7 @@ class Ports(BaseSettings):
 class Environment(BaseSettings):
     """The platform's variables as set; `None` where unset (`Settings` fills the defaults)."""
 
-    model_config = _FROM_ENVIRONMENT
+    model_config = FROM_ENVIRONMENT
 
     home: Path = Field(Path(".coelho"), validation_alias=HOME_ENV)
     lakehouse_uri: str | None = Field(None, validation_alias=LAKEHOUSE_URI_ENV)

@@ -96,3 +96,22 @@ def test_a_bad_setting_stops_the_code_location_and_the_api_with_a_value_error(
     for load in (build_resources, ServingConfig.from_env):
         with pytest.raises(ValueError, match="COELHO_MLFLOW_PORT='5000x'"):
             load()
+
+
+def test_serving_variables_default_and_name_a_bad_value(monkeypatch) -> None:
+    from coelho_serving.config import ServingConfig
+
+    for name in ("COELHO_LIVE_CHECK_SECONDS", "COELHO_MLFLOW_CHECK_SECONDS",
+                 "COELHO_REDIS_RETRY_SECONDS", "COELHO_CORS_ORIGINS"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COELHO_DEPENDENCY_TIMEOUT_SECONDS", "")
+    config = ServingConfig.from_env()
+    assert (config.live_check_seconds, config.mlflow_check_seconds) == (0.5, 10.0)
+    assert (config.redis_retry_seconds, config.dependency_timeout_seconds) == (1.0, 2.0)
+    assert config.cors_origins == ()
+    monkeypatch.setenv("COELHO_LIVE_CHECK_SECONDS", "0.25")
+    assert ServingConfig.from_env().live_check_seconds == 0.25
+    for value, problem in (("-1", "greater than or equal to 0"), ("soon", "valid number")):
+        monkeypatch.setenv("COELHO_LIVE_CHECK_SECONDS", value)
+        with pytest.raises(ValueError, match=f"COELHO_LIVE_CHECK_SECONDS='{value}': .*{problem}"):
+            ServingConfig.from_env()
