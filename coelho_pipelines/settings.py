@@ -1,9 +1,9 @@
 """Environment switching in one place: every setting the platform reads, with local defaults.
 
 The variables are parsed by pydantic-settings (`Ports`, `Environment`); a bad value raises
-`SettingsError` naming the variable. An empty variable counts as unset. Dagster resources do not
-read these values at import: `coelho_pipelines.resources.build_resources` turns the variables
-into `dg.EnvVar`s, read when a run launches.
+`SettingsError` naming the variable. An empty variable counts as unset. The Dagster code
+location puts no set value in resource config: `coelho_pipelines.resources.build_resources`
+turns each set variable into a `dg.EnvVar`, read when a run launches.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ _Loaded = TypeVar("_Loaded", bound=BaseSettings)
 
 
 def load(settings_class: type[_Loaded]) -> _Loaded:
-    """`settings_class` read from the environment; a bad value raises `SettingsError`."""
+    """`settings_class` read from the environment; a bad value raises `SettingsError`, which
+    quotes it (so a secret belongs in a plain `str` field, which cannot fail)."""
     try:
         return settings_class()
     except ValidationError as error:
