@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from coelho_pipelines.settings import Settings
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from coelho_pipelines.settings import FROM_ENVIRONMENT, Settings, load
 
 DEPENDENCIES = ("kafka", "redis", "mlflow", "lakehouse")
 # The API serves batch models, snapshots and SQL without Kafka or Redis (Redis has a fallback).
@@ -16,14 +18,19 @@ def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
-def _seconds(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    seconds = float(value)
-    if seconds < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return seconds
+class ServingEnvironment(BaseSettings):
+    """The API's own variables (pydantic-settings; empty counts as unset)."""
+
+    model_config = FROM_ENVIRONMENT
+
+    cors_origins: str | None = Field(None, validation_alias="COELHO_CORS_ORIGINS")
+    health_required: str | None = Field(None, validation_alias="COELHO_HEALTH_REQUIRED")
+    live_check_seconds: float = Field(0.5, ge=0, validation_alias="COELHO_LIVE_CHECK_SECONDS")
+    mlflow_check_seconds: float = Field(10.0, ge=0, validation_alias="COELHO_MLFLOW_CHECK_SECONDS")
+    redis_retry_seconds: float = Field(1.0, ge=0, validation_alias="COELHO_REDIS_RETRY_SECONDS")
+    dependency_timeout_seconds: float = Field(
+        2.0, ge=0, validation_alias="COELHO_DEPENDENCY_TIMEOUT_SECONDS"
+    )
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,8 @@ class ServingConfig:
 
     @classmethod
     def from_env(cls) -> ServingConfig:
-        required = _csv(os.environ.get("COELHO_HEALTH_REQUIRED")) or DEFAULT_REQUIRED
+        env = load(ServingEnvironment)
+        required = _csv(env.health_required) or DEFAULT_REQUIRED
         unknown = sorted(set(required) - set(DEPENDENCIES))
         if unknown:
             raise ValueError(
@@ -58,12 +66,12 @@ class ServingConfig:
             )
         return cls(
             settings=Settings.from_env(),
-            cors_origins=_csv(os.environ.get("COELHO_CORS_ORIGINS")),
+            cors_origins=_csv(env.cors_origins),
             required=required,
-            live_check_seconds=_seconds("COELHO_LIVE_CHECK_SECONDS", 0.5),
-            mlflow_check_seconds=_seconds("COELHO_MLFLOW_CHECK_SECONDS", 10.0),
-            redis_retry_seconds=_seconds("COELHO_REDIS_RETRY_SECONDS", 1.0),
-            dependency_timeout_seconds=_seconds("COELHO_DEPENDENCY_TIMEOUT_SECONDS", 2.0),
+            live_check_seconds=env.live_check_seconds,
+            mlflow_check_seconds=env.mlflow_check_seconds,
+            redis_retry_seconds=env.redis_retry_seconds,
+            dependency_timeout_seconds=env.dependency_timeout_seconds,
         )
 
     @property

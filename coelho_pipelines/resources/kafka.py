@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from coelho_pipelines.settings import Settings
 
@@ -12,10 +13,11 @@ from coelho_pipelines.settings import Settings
 class KafkaResource(dg.ConfigurableResource):
     """A Kafka cluster reached through `bootstrap_servers`."""
 
-    bootstrap_servers: str
+    bootstrap_servers: str = Field(description="from KAFKA_BOOTSTRAP_SERVERS")
 
     @classmethod
     def from_env(cls) -> KafkaResource:
+        """Resolved values for code outside Dagster (the CLI); Definitions use `build_resources`."""
         return cls(bootstrap_servers=Settings.from_env().kafka_bootstrap_servers)
 
     def producer_config(self, **overrides: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+from pydantic import Field
 
 from coelho_pipelines.settings import Settings, storage_options_from_env, table_uri
 
@@ -10,11 +11,14 @@ from coelho_pipelines.settings import Settings, storage_options_from_env, table_
 class LakehouseResource(dg.ConfigurableResource):
     """Delta tables under `<uri>/delta/<table>`; `storage_options` for S3/MinIO."""
 
-    uri: str
-    storage_options: dict[str, str] = {}
+    uri: str = Field(description="Delta tables root, from COELHO_LAKEHOUSE_URI")
+    storage_options: dict[str, str] = Field(
+        default={}, description="delta-rs options, from COELHO_STORAGE_<OPTION>"
+    )
 
     @classmethod
     def from_env(cls) -> LakehouseResource:
+        """Resolved values for code outside Dagster (the CLI); Definitions use `build_resources`."""
         settings = Settings.from_env()
         return cls(uri=settings.lakehouse_uri, storage_options=storage_options_from_env())
 

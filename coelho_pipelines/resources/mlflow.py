@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from coelho_pipelines.settings import Settings
 
@@ -12,10 +13,11 @@ from coelho_pipelines.settings import Settings
 class MlflowResource(dg.ConfigurableResource):
     """An MLflow tracking server (and model registry) at `tracking_uri`."""
 
-    tracking_uri: str
+    tracking_uri: str = Field(description="from MLFLOW_TRACKING_URI")
 
     @classmethod
     def from_env(cls) -> MlflowResource:
+        """Resolved values for code outside Dagster (the CLI); Definitions use `build_resources`."""
         return cls(tracking_uri=Settings.from_env().mlflow_tracking_uri)
 
     def client(self) -> Any:
