@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from coelho_pipelines.use_cases import all_specs, get_spec, use_case_keys
-from coelho_pipelines.use_cases.eta import GENERATING_FACTORS
+from coelho_pipelines.use_cases.eta.vocabulary import GENERATING_FACTORS
 from coelho_pipelines.use_cases.spec import MetricRule
 
 EXPECTED = {

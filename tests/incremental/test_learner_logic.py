@@ -21,7 +21,7 @@ from coelho_pipelines.incremental.features import ONE_HOT_VALUE, FeaturePipeline
 from coelho_pipelines.incremental.learner import Learner, Record, feature_pipeline
 from coelho_pipelines.incremental.metrics import MetricSet
 from coelho_pipelines.use_cases import get_spec
-from coelho_pipelines.use_cases.ecci import ECCI_CANDIDATES
+from coelho_pipelines.use_cases.ecci.spec import ECCI_CANDIDATES
 
 TFD, ETA, ECCI = get_spec("tfd"), get_spec("eta"), get_spec("ecci")
 # Metrics River's progressive_val_score cannot compute for us: time-rolling ones need the
