@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from functools import cache
+from types import ModuleType
 
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
@@ -14,11 +16,17 @@ from coelho_pipelines.use_cases.spec import UseCaseSpec
 @cache
 def all_specs() -> tuple[UseCaseSpec, ...]:
     """Every use case spec, in package name order."""
+    return specs_in(sys.modules[__name__])
+
+
+def specs_in(package: ModuleType) -> tuple[UseCaseSpec, ...]:
+    """The `SPEC` of every subpackage of `package` that exports one, in name order (modules
+    that are not packages, like `spec` or `geography`, are shared code, never use cases)."""
     specs = []
-    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if not module_info.ispkg:
             continue
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
         spec = getattr(module, "SPEC", None)
         if isinstance(spec, UseCaseSpec):
             specs.append(spec)

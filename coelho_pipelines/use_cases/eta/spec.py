@@ -11,7 +11,6 @@ from coelho_pipelines.use_cases.eta.vocabulary import GENERATING_FACTORS, VEHICL
 from coelho_pipelines.use_cases.geography import HOUSTON
 from coelho_pipelines.use_cases.spec import Candidate, MetricRule, UseCaseSpec, field_feature
 
-
 FIELDS = (
     F("trip_id", "string"),
     F("driver_id", "string"),
