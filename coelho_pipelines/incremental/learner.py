@@ -33,6 +33,7 @@ from coelho_pipelines.incremental.metrics import (
     argmax,
 )
 from coelho_pipelines.ingestion.validate import EventValidator
+from coelho_pipelines.use_cases import get_spec
 from coelho_pipelines.use_cases.spec import CLASS_KEY, THRESHOLD_KEY, UseCaseSpec
 
 RECENT_SAMPLES = 50
@@ -94,8 +95,6 @@ class LiveModel:
         """The answer key; bundles pickled before specs declared it look it up by use case."""
         key = getattr(self, "prediction_key", None)
         if key is None:
-            from coelho_pipelines.use_cases import get_spec
-
             key = self.prediction_key = get_spec(self.use_case).prediction_key
         return key
 
