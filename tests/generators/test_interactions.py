@@ -146,7 +146,7 @@ def test_segment_is_latent_and_readable_for_truth(ecci_stream):
     for event, labels in zip(events[:2000], truth[:2000], strict=True):
         assert generator.segment_of(event["customer_id"]) == labels["segment"]
         assert labels["session_id"] == event["session_id"]
-    assert set(t["segment"] for t in truth) == set(SEGMENTS)
+    assert set(t["segment"] for t in truth) == set(SEGMENTS) == set(SPEC.segments.names)
 
 
 def test_segments_behave_differently(ecci_stream):
