@@ -165,7 +165,7 @@ def ecci_segment_rows(
     events: int = 20_000, seed: int = 7, start: str | None = DEFAULT_START
 ) -> list[dict[str, Any]]:
     """Every row of this bench: batch, served live model, each candidate, today's model."""
-    from coelho_pipelines.use_cases.ecci import ECCI_CANDIDATES
+    from coelho_pipelines.use_cases.ecci.spec import ECCI_CANDIDATES
 
     spec = get_spec("ecci")
     generator, stream = _stream(spec, events, seed, start)

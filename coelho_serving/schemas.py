@@ -16,22 +16,10 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from coelho_pipelines.schema import FieldSpec, pydantic_model
-from coelho_pipelines.use_cases.spec import UseCaseSpec
+from coelho_pipelines.use_cases.spec import CLASS_KEY, THRESHOLD_KEY, UseCaseSpec
 
 ModelSource = Literal["live", "mlflow"]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-# The response key of each task's prediction (USE_CASES.md, API responses).
-DEFAULT_PREDICTION_FIELDS = {
-    "classification": "fraud_probability",
-    "regression": "estimated_travel_time_seconds",
-    "clustering": "cluster",
-}
-
-
-def prediction_field(spec: UseCaseSpec) -> str:
-    """The response key holding the prediction (spec extra `prediction_field` overrides)."""
-    return spec.extras.get("prediction_field", DEFAULT_PREDICTION_FIELDS[spec.task])
 
 
 def request_fields(spec: UseCaseSpec) -> tuple[FieldSpec, ...]:
@@ -147,12 +135,12 @@ def response_model(spec: UseCaseSpec) -> type[BaseModel]:
 
 def _build_response_model(spec: UseCaseSpec) -> type[BaseModel]:
     name = f"{spec.key.upper()}Prediction"
-    key = prediction_field(spec)
+    key = spec.prediction_key
     if spec.task == "classification":
         fields: dict[str, Any] = {
             key: (float, Field(ge=0.0, le=1.0, description="probability of the positive class")),
-            "prediction": (int, Field(description="the predicted class (0 or 1)")),
-            "decision_threshold": (
+            CLASS_KEY: (int, Field(description="the predicted class (0 or 1)")),
+            THRESHOLD_KEY: (
                 float | None,
                 Field(
                     None,
@@ -172,12 +160,12 @@ def prediction_body(
     spec: UseCaseSpec, output: Any, source: ModelSource, version: Any
 ) -> dict[str, Any]:
     """The response dict for a model output: a probability (classification) or a value."""
-    key = prediction_field(spec)
+    key = spec.prediction_key
     body: dict[str, Any] = {"model_source": source, "model_version": str(version)}
     if spec.task == "classification":
         probability = float(output)
         body[key] = probability
-        body["prediction"] = int(probability >= 0.5)
+        body[CLASS_KEY] = int(probability >= 0.5)
     elif spec.task == "regression":
         body[key] = float(output)
     else:

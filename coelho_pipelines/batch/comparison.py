@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from coelho_pipelines.use_cases.spec import UseCaseSpec
+from coelho_pipelines.use_cases.spec import CLASS_KEY, UseCaseSpec
 
 PARADIGM_TAG = "coelho.paradigm"
 USE_CASE_TAG = "coelho.use_case"
@@ -54,12 +54,6 @@ MAIN_METRICS = {
     "regression": ("mae", "rmse", "median_absolute_error", "r2"),
     "clustering": ("silhouette", "n_clusters"),
 }  # fmt: skip
-# The live model's response keys (USE_CASES.md "API responses"; spec extra `prediction_field`).
-LIVE_OUTPUT = {
-    "classification": "fraud_probability",
-    "regression": "estimated_travel_time_seconds",
-    "clustering": "cluster",
-}
 
 
 class NotComparable(Exception):
@@ -235,7 +229,8 @@ class Scores:
 
 
 def live_output_key(spec: UseCaseSpec) -> str:
-    return spec.extras.get("prediction_field", LIVE_OUTPUT[spec.task])
+    """The live model's answer key holding its prediction (the spec's API response key)."""
+    return spec.prediction_key
 
 
 def score(spec: UseCaseSpec, live: LiveSide, batch: BatchSide, events: Sequence[dict]) -> Scores:
@@ -251,7 +246,7 @@ def score(spec: UseCaseSpec, live: LiveSide, batch: BatchSide, events: Sequence[
     key = live_output_key(spec)
     if spec.task == "classification":
         scores.probability["live"] = [float(a[key]) for a in answers]
-        scores.prediction["live"] = [int(a["prediction"]) for a in answers]
+        scores.prediction["live"] = [int(a[CLASS_KEY]) for a in answers]
         scores.probability["batch"] = [] if frame is None else frame["probability"].tolist()
     else:
         cast = float if spec.task == "regression" else int

@@ -34,9 +34,9 @@ def _k_trials(tracking_uri: str, run_id: str) -> list[dict[str, float]]:
 def texts_frame(
     spec: UseCaseSpec, lakehouse: Any, splits: dict[str, Any], model: Any, limit: int
 ) -> Any | None:
-    """The newest `limit` texts (`spec.extras["text_field"]`) of the training window with the
+    """The newest `limit` texts (`spec.text_field`) of the training window with the
     batch cluster of their event, in time order; None when the use case has no text field."""
-    text_field = spec.extras.get("text_field")
+    text_field = spec.text_field
     if not text_field:
         return None
     if spec.profile is not None:

@@ -33,7 +33,8 @@ from coelho_pipelines.incremental.metrics import (
     argmax,
 )
 from coelho_pipelines.ingestion.validate import EventValidator
-from coelho_pipelines.use_cases.spec import UseCaseSpec
+from coelho_pipelines.use_cases import get_spec
+from coelho_pipelines.use_cases.spec import CLASS_KEY, THRESHOLD_KEY, UseCaseSpec
 
 RECENT_SAMPLES = 50
 ALREADY_LEARNED = "already learned"
@@ -58,6 +59,7 @@ class LiveModel:
         when the spec clusters customers)."""
         self.use_case = spec.key
         self.task = spec.task
+        self.prediction_key = spec.prediction_key  # the API's answer key (the spec's)
         self.model = model
         self.features = features
         self.events_learned = 0
@@ -65,13 +67,14 @@ class LiveModel:
         self.decision_threshold: float | None = None  # classifiers: None means argmax
 
     def predict(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """The API response fields for one event (without learning from it).
+        """The API response fields for one event (without learning from it): the spec's
+        `prediction_keys` (for tfd {fraud_probability, prediction, decision_threshold}).
 
-        tfd {fraud_probability, prediction, decision_threshold}, eta
-        {estimated_travel_time_seconds}, ecci {cluster}; a model that has learned nothing yet
-        predicts the neutral value. A classifier's prediction is its probability against the
-        learner's online threshold (argmax for bundles from before thresholds).
+        A model that has learned nothing yet predicts the neutral value. A classifier's
+        prediction is its probability against the learner's online threshold (argmax for
+        bundles from before thresholds).
         """
+        key = self._prediction_key()
         x = self.features.transform(event)
         if self.task == "classification":
             proba = self.model.predict_proba_one(x)
@@ -82,17 +85,18 @@ class LiveModel:
                 prediction = int(label) if label is not None else 0
             else:
                 prediction = int(bool(proba) and probability >= threshold)
-            return {
-                "fraud_probability": probability,
-                "prediction": prediction,
-                "decision_threshold": threshold,
-            }
+            return {key: probability, CLASS_KEY: prediction, THRESHOLD_KEY: threshold}
         if self.task == "regression":
             # A travel time is never negative (young linear leaves can extrapolate below 0).
-            return {
-                "estimated_travel_time_seconds": max(0.0, float(self.model.predict_one(x) or 0.0))
-            }
-        return {"cluster": int(self.model.predict_one(x))}
+            return {key: max(0.0, float(self.model.predict_one(x) or 0.0))}
+        return {key: int(self.model.predict_one(x))}
+
+    def _prediction_key(self) -> str:
+        """The answer key; bundles pickled before specs declared it look it up by use case."""
+        key = getattr(self, "prediction_key", None)
+        if key is None:
+            key = self.prediction_key = get_spec(self.use_case).prediction_key
+        return key
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Asset checks on `<uc>/raw_events`: schema, required fields, ranges, unique ids, freshness and
 the dead-letter ratio. One DuckDB pass over the table answers the value checks.
 
-Thresholds come from `spec.extras` when set: `freshness_seconds` (default 3600) and
-`max_dead_letter_ratio` (default 0.01).
+Thresholds come from the spec's `raw_checks` section (`RawChecks`): `freshness_seconds`
+(default 3600) and `max_dead_letter_ratio` (default 0.01).
 """
 
 from collections.abc import Iterator
@@ -24,8 +24,6 @@ from coelho_pipelines.resources import LakehouseResource
 from coelho_pipelines.schema import FieldSpec
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
-DEFAULT_FRESHNESS_SECONDS = 3600
-DEFAULT_MAX_DEAD_LETTER_RATIO = 0.01
 CHECK_NAMES = (
     "schema_matches_spec",
     "required_fields_not_null",
@@ -88,13 +86,14 @@ def range_expressions(spec: UseCaseSpec) -> dict[str, str]:
 
 
 def _check_specs(spec: UseCaseSpec) -> list[dg.AssetCheckSpec]:
+    limits = spec.raw_checks
     descriptions = {
         "schema_matches_spec": "The Delta schema equals the spec's fields plus ingestion columns.",
         "required_fields_not_null": "No null in a field the spec marks required.",
         "values_within_spec": "Choices and min/max bounds of the spec hold for every row.",
         "event_ids_unique": f"`{spec.id_field}` is unique across the table.",
-        "freshness": "The newest event is recent (spec.extras freshness_seconds, default 1 h).",
-        "dead_letter_ratio": "Dead letters stay under spec.extras max_dead_letter_ratio (1%).",
+        "freshness": f"The newest event is at most {limits.freshness_seconds:g} s old.",
+        "dead_letter_ratio": f"Dead letters stay under {limits.max_dead_letter_ratio:.1%}.",
     }
     return [
         dg.AssetCheckSpec(name, asset=raw_events_key(spec), description=descriptions[name])
@@ -169,7 +168,7 @@ def _value_results(spec: UseCaseSpec, lakehouse: LakehouseResource) -> list[dg.A
     null_counts = {n.split(":", 1)[1]: int(v) for n, v in row.items() if n.startswith("null:")}
     range_counts = {n.split(":", 1)[1]: int(v) for n, v in row.items() if n.startswith("range:")}
     total, duplicates, newest = int(row["total"]), int(row["duplicate_ids"]), row["newest"]
-    freshness_limit = float(spec.extras.get("freshness_seconds", DEFAULT_FRESHNESS_SECONDS))
+    freshness_limit = spec.raw_checks.freshness_seconds
     age = (datetime.now(UTC) - newest).total_seconds() if newest is not None else None
     return [
         dg.AssetCheckResult(
@@ -211,7 +210,7 @@ def _dead_letter_result(
         dead_rows = file_stats(dead_uri, lakehouse.storage_options)["rows"]
     except Exception:  # noqa: BLE001 - no dead-letter table yet means none
         dead_rows = 0
-    limit = float(spec.extras.get("max_dead_letter_ratio", DEFAULT_MAX_DEAD_LETTER_RATIO))
+    limit = spec.raw_checks.max_dead_letter_ratio
     total = raw_rows + dead_rows
     ratio = dead_rows / total if total else 0.0
     return dg.AssetCheckResult(

@@ -155,6 +155,48 @@ class PromotionPolicy:
 
 
 @dataclass(frozen=True)
+class GeoBox:
+    """The area a use case's events happen in: latitude and longitude ranges (degrees) and
+    the local time zone (rush hours, local-time fields)."""
+
+    lat: tuple[float, float]
+    lon: tuple[float, float]
+    timezone: str
+
+    def point(self, name: str) -> FieldSpec:
+        """An event field `name` {lat, lon}, bounded by the box."""
+        return FieldSpec(
+            name,
+            "struct",
+            children=(
+                FieldSpec("lat", "float", minimum=self.lat[0], maximum=self.lat[1]),
+                FieldSpec("lon", "float", minimum=self.lon[0], maximum=self.lon[1]),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Segments:
+    """The latent customer groups a clustering use case's generator draws from: what a good
+    clustering should find (evaluation only, e.g. bench/ecci_segments.py; never a feature)."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RawChecks:
+    """Thresholds of the asset checks on `<uc>/raw_events` (ingestion/checks.py)."""
+
+    freshness_seconds: float = 3600.0  # the newest event is at most this old (a warning)
+    max_dead_letter_ratio: float = 0.01  # dead letters / (raw rows + dead letters)
+
+
+# The keys of a classifier's answer besides its probability (`UseCaseSpec.prediction_key`).
+CLASS_KEY = "prediction"  # the decided class, 0 or 1
+THRESHOLD_KEY = "decision_threshold"  # live models: the probability threshold in force
+
+
+@dataclass(frozen=True)
 class UseCaseSpec:
     """Everything specific to one use case. Factories build assets, jobs and routes from it."""
 
@@ -181,7 +223,9 @@ class UseCaseSpec:
     plot_tabs: tuple[str, ...]
     river_model_name: str
     batch_model_name: str
-    extras: Mapping[str, Any] = field(default_factory=dict)
+    # The API response key holding the prediction: the positive-class probability
+    # (classification), the value (regression) or the cluster (clustering). Public: keep it.
+    prediction_key: str
     # The drift monitor (incremental/drift.py): the rise of the served model's error over its
     # own recent past that is tolerated (relative), and for how many events a larger rise
     # must last before it is a drift.
@@ -195,6 +239,17 @@ class UseCaseSpec:
     river_challengers: tuple[Candidate, ...] = ()
     river_leaderboard: MetricRule | None = None
     river_promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
+    raw_checks: RawChecks = field(default_factory=RawChecks)
+    geo: GeoBox | None = None  # where the events happen (the generator's area)
+    segments: Segments | None = None  # clustering: the generator's latent groups
+    text_field: str | None = None  # free text the batch `text` plot tab embeds
+
+    @property
+    def prediction_keys(self) -> tuple[str, ...]:
+        """Every prediction key of the API's answer (the model source and version aside)."""
+        if self.task == "classification":
+            return (self.prediction_key, CLASS_KEY, THRESHOLD_KEY)
+        return (self.prediction_key,)
 
     @property
     def river_candidates(self) -> tuple[Candidate, ...]:

@@ -20,7 +20,7 @@ from coelho_pipelines.batch.evaluation import geometric_mean, regression_metrics
 from coelho_pipelines.ingestion.tables import events_to_arrow
 from coelho_pipelines.models.encoding import MISSING, FeatureLayout, category_value
 from coelho_pipelines.use_cases import all_specs, get_spec
-from coelho_pipelines.use_cases.eta import GENERATING_FACTORS
+from coelho_pipelines.use_cases.eta.vocabulary import GENERATING_FACTORS
 
 from .conftest import generate
 

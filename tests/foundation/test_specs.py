@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from coelho_pipelines.use_cases import all_specs, get_spec, use_case_keys
-from coelho_pipelines.use_cases.eta import GENERATING_FACTORS
+from coelho_pipelines.use_cases.eta.vocabulary import GENERATING_FACTORS
 from coelho_pipelines.use_cases.spec import MetricRule
 
 EXPECTED = {
@@ -19,11 +19,53 @@ EXPECTED = {
 
 
 def test_registry_holds_the_three_use_cases_with_their_public_names() -> None:
-    assert sorted(use_case_keys()) == sorted(EXPECTED)
+    assert set(EXPECTED) <= set(use_case_keys())
     for key, (experiment, topic, task) in EXPECTED.items():
         spec = get_spec(key)
         assert (spec.experiment, spec.topic, spec.task) == (experiment, topic, task)
         assert spec.registered_model == f"coelho-{key}-batch"
+
+
+def test_every_use_case_is_the_package_named_by_its_key() -> None:
+    import importlib
+    import pkgutil
+
+    from coelho_pipelines import use_cases
+
+    packages = sorted(m.name for m in pkgutil.iter_modules(use_cases.__path__) if m.ispkg)
+    assert use_case_keys() == packages
+    for spec in all_specs():
+        assert importlib.import_module(f"coelho_pipelines.use_cases.{spec.key}").SPEC is spec
+
+
+def test_the_public_prediction_keys_stay() -> None:
+    assert get_spec("tfd").prediction_keys == (
+        "fraud_probability",
+        "prediction",
+        "decision_threshold",
+    )
+    assert get_spec("eta").prediction_keys == ("estimated_travel_time_seconds",)
+    assert get_spec("ecci").prediction_keys == ("cluster",)
+
+
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
+def test_typed_sections_agree_with_the_schema(spec) -> None:
+    """The geo box bounds every lat/lon field; the text field is a field; raw check limits
+    are sane; segments (the generator's latent groups) are never features."""
+    names = {f.name for f in spec.fields}
+    if spec.geo is not None:
+        points = [f for f in spec.fields if {c.name for c in f.children} == {"lat", "lon"}]
+        assert points
+        for point in points:
+            bounds = {c.name: (c.minimum, c.maximum) for c in point.children}
+            assert bounds == {"lat": spec.geo.lat, "lon": spec.geo.lon}, point.name
+    if spec.text_field is not None:
+        assert spec.text_field in names and spec.text_field in spec.never_features
+        assert "text" in spec.plot_tabs
+    if spec.segments is not None:
+        assert spec.task == "clustering" and len(set(spec.segments.names)) > 1
+    assert spec.raw_checks.freshness_seconds > 0
+    assert 0 < spec.raw_checks.max_dead_letter_ratio < 1
 
 
 def test_unknown_use_case_error_lists_valid_keys() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from coelho_pipelines.generators import InteractionGenerator, TransactionGenerator, TripGenerator
+from coelho_pipelines.use_cases.ecci.generator import InteractionGenerator
+from coelho_pipelines.use_cases.eta.generator import TripGenerator
+from coelho_pipelines.use_cases.tfd.generator import TransactionGenerator
 
 N_EVENTS = 50_000
 START = "2025-03-03T00:00:00+00:00"  # a Monday

@@ -9,8 +9,8 @@ from itertools import islice
 
 import pytest
 
-from coelho_pipelines.generators.base import Draws, EventClock, IsoFormatter, fround, picker
 from coelho_pipelines.use_cases import all_specs, get_spec
+from coelho_pipelines.use_cases.generation import Draws, EventClock, IsoFormatter, fround, picker
 
 SPECS = {spec.key: spec for spec in all_specs()}
 KEYS = sorted(SPECS)

@@ -10,14 +10,15 @@ from datetime import datetime
 
 import pytest
 
-from coelho_pipelines.generators import InteractionGenerator
-from coelho_pipelines.generators.interactions import (
+from coelho_pipelines.use_cases.ecci import SPEC
+from coelho_pipelines.use_cases.ecci.generator import (
     CATEGORY_WORDS,
     IDLE_TIMEOUT_SECONDS,
     PROFILES,
     SEARCH_SUFFIXES,
+    InteractionGenerator,
 )
-from coelho_pipelines.use_cases.ecci import SEGMENTS, SPEC
+from coelho_pipelines.use_cases.ecci.vocabulary import SEGMENTS
 
 from .conftest import START
 
@@ -145,7 +146,7 @@ def test_segment_is_latent_and_readable_for_truth(ecci_stream):
     for event, labels in zip(events[:2000], truth[:2000], strict=True):
         assert generator.segment_of(event["customer_id"]) == labels["segment"]
         assert labels["session_id"] == event["session_id"]
-    assert set(t["segment"] for t in truth) == set(SEGMENTS)
+    assert set(t["segment"] for t in truth) == set(SEGMENTS) == set(SPEC.segments.names)
 
 
 def test_segments_behave_differently(ecci_stream):
@@ -202,7 +203,7 @@ def test_active_sessions_are_reported(ecci_stream):
 
 
 def test_drift_stretches_the_time_on_page_from_drift_at_on():
-    from coelho_pipelines.generators.interactions import DRIFT_TIME_ON_PAGE
+    from coelho_pipelines.use_cases.ecci.generator import DRIFT_TIME_ON_PAGE
 
     plain = InteractionGenerator(seed=5, start=START).take(6000)
     generator = InteractionGenerator(seed=5, start=START, drift_at=3000)

@@ -8,8 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from coelho_pipelines.generators import TransactionGenerator
-from coelho_pipelines.use_cases.tfd import RISKY_CATEGORIES
+from coelho_pipelines.use_cases.tfd.generator import TransactionGenerator
+from coelho_pipelines.use_cases.tfd.vocabulary import RISKY_CATEGORIES
 
 from .conftest import START
 

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coelho_pipelines.generators.trips import (
+from coelho_pipelines.use_cases.eta import SPEC
+from coelho_pipelines.use_cases.eta.generator import (
     INCIDENT_RANGE,
     NOISE_SECONDS,
     RUSH_HOURS,
@@ -21,7 +22,7 @@ from coelho_pipelines.generators.trips import (
     haversine_km,
     traffic_regime,
 )
-from coelho_pipelines.use_cases.eta import GENERATING_FACTORS, SPEC, WEATHER
+from coelho_pipelines.use_cases.eta.vocabulary import GENERATING_FACTORS, WEATHER
 
 HOUSTON = ZoneInfo("America/Chicago")
 
@@ -145,8 +146,11 @@ def test_trips_have_plausible_lengths_and_temperatures(eta_events):
 
 
 def test_drift_slows_every_trip_from_drift_at_on():
-    from coelho_pipelines.generators import TripGenerator
-    from coelho_pipelines.generators.trips import DRIFT_SLOWDOWN, MIN_TRAVEL_SECONDS
+    from coelho_pipelines.use_cases.eta.generator import (
+        DRIFT_SLOWDOWN,
+        MIN_TRAVEL_SECONDS,
+        TripGenerator,
+    )
 
     plain = TripGenerator(seed=5, start="2025-03-03T00:00:00+00:00").take(3000)
     generator = TripGenerator(seed=5, start="2025-03-03T00:00:00+00:00", drift_at=1000)

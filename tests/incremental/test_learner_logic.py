@@ -20,8 +20,8 @@ from coelho_pipelines.incremental.drift import DriftMonitor
 from coelho_pipelines.incremental.features import ONE_HOT_VALUE, FeaturePipeline
 from coelho_pipelines.incremental.learner import Learner, Record, feature_pipeline
 from coelho_pipelines.incremental.metrics import MetricSet
-from coelho_pipelines.use_cases import get_spec
-from coelho_pipelines.use_cases.ecci import ECCI_CANDIDATES
+from coelho_pipelines.use_cases import all_specs, get_spec
+from coelho_pipelines.use_cases.ecci.spec import ECCI_CANDIDATES
 
 TFD, ETA, ECCI = get_spec("tfd"), get_spec("eta"), get_spec("ecci")
 # Metrics River's progressive_val_score cannot compute for us: time-rolling ones need the
@@ -263,9 +263,11 @@ def test_live_model_predicts_the_api_fields_and_survives_pickling() -> None:
         learner.learn_many(records(events))
         bundle = pickle.loads(pickle.dumps(learner.bundle))
         prediction = bundle.predict(events[0])
-        assert set(prediction) == keys
+        assert set(prediction) == keys == set(spec.prediction_keys)
         assert prediction == learner.bundle.predict(events[0])
         assert bundle.events_learned == 120
+        del bundle.prediction_key  # as a bundle pickled before specs declared the key
+        assert bundle.predict(events[0]) == prediction
 
 
 def test_signed_payloads_refuse_tampering_and_other_keys(monkeypatch, tmp_path) -> None:
@@ -373,7 +375,7 @@ def test_auto_capture_predicts_the_pickle_cost_from_the_model_growth(tmp_path) -
     capturer.close()
 
 
-@pytest.mark.parametrize("spec", [TFD, ETA, ECCI], ids=["tfd", "eta", "ecci"])
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
 @pytest.mark.parametrize("numeric_only", [None, True, False])
 def test_compiled_feature_encoding_equals_the_reference_encoding(spec, numeric_only) -> None:
     """The inlined encoder gives the reference encoder's dicts (same keys, same order, same

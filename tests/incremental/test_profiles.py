@@ -19,7 +19,7 @@ from coelho_pipelines.incremental.profiles import (
     ProfileStore,
 )
 from coelho_pipelines.use_cases import get_spec
-from coelho_pipelines.use_cases.ecci import ECCI_CANDIDATES
+from coelho_pipelines.use_cases.ecci.spec import ECCI_CANDIDATES
 from coelho_pipelines.use_cases.spec import CustomerProfile, Feature
 
 ECCI = get_spec("ecci")

@@ -8,7 +8,7 @@ import pytest
 
 from coelho_pipelines.cli import CommandError, build_parser
 from coelho_pipelines.commands.produce import _event_time, build_generator
-from coelho_pipelines.use_cases import get_spec
+from coelho_pipelines.use_cases import all_specs, get_spec
 
 
 def _args(*argv: str):
@@ -17,9 +17,9 @@ def _args(*argv: str):
 
 def test_drift_at_reaches_every_generator():
     common = {"start": 0, "events_per_second": 1.0}
-    for key in ("tfd", "eta", "ecci"):
-        generator, unused = build_generator(get_spec(key), 1, common, {"drift_at": 7})
-        assert generator.drift_at == 7 and unused == [], key
+    for spec in all_specs():
+        generator, unused = build_generator(spec, 1, common, {"drift_at": 7})
+        assert generator.drift_at == 7 and unused == [], spec.key
     eta, unused = build_generator(get_spec("eta"), 1, common, {"fraud_rate": 0.1})
     assert unused == ["fraud_rate"] and not hasattr(eta, "fraud_rate")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from coelho_pipelines.use_cases import all_specs, get_spec
+from coelho_pipelines.use_cases import all_specs, get_spec, use_case_keys
 
 KEYS = [spec.key for spec in all_specs()]
 
@@ -76,7 +76,7 @@ def test_unknown_use_case_lists_the_valid_ones(client: Any) -> None:
     ]:
         response = getattr(client, method)(path)
         assert response.status_code == 404
-        assert response.json()["detail"].endswith("valid: ecci, eta, tfd")
+        assert response.json()["detail"].endswith("valid: " + ", ".join(use_case_keys()))
     assert "only for: tfd" in client.get("/api/v1/incremental/eta/report").json()["detail"]
     assert "only for: ecci" in client.get("/api/v1/batch/tfd/clusters").json()["detail"]
 

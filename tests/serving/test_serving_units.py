@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from coelho_pipelines.settings import Settings
-from coelho_pipelines.use_cases import all_specs, get_spec
+from coelho_pipelines.use_cases import all_specs, get_spec, use_case_keys
 from coelho_serving import schemas
 from coelho_serving.app import create_app
 from coelho_serving.cache import ModelCache
@@ -225,7 +225,8 @@ def test_not_found_messages() -> None:
         "/incremental/<uc>/report is only for: tfd"
     )
     response = client.get("/api/v1/sql/nope/schema")
-    assert response.status_code == 404 and "valid: ecci, eta, tfd" in response.json()["detail"]
+    valid = "valid: " + ", ".join(use_case_keys())
+    assert response.status_code == 404 and valid in response.json()["detail"]
 
 
 def _config(**overrides) -> ServingConfig:

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from ui_support import SECOND_LEARN
 
+from coelho_pipelines.use_cases import use_case_keys
 from coelho_serving.app import create_app
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -23,7 +24,7 @@ def client(ui_trained: Any, ui_build: Any) -> Any:
 
 def test_overview_of_every_product(client: TestClient, ui_trained: Any) -> None:
     body = client.get("/api/v1/overview").json()
-    assert {uc["key"] for uc in body["use_cases"]} == {"tfd", "eta", "ecci"}
+    assert {uc["key"] for uc in body["use_cases"]} == set(use_case_keys())
     assert set(body["links"]) >= {"dagster", "mlflow", "docs"}
     for uc in body["use_cases"]:
         assert uc["errors"] == [], uc

@@ -13,6 +13,8 @@ import httpx
 import pytest
 from ui_support import API_KEY, PLOTTED, SECOND_LEARN, screenshot
 
+from coelho_pipelines.use_cases import get_spec
+
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 PAGES = ["/ui/"] + [f"/ui/{uc}/{area}" for uc in ("tfd", "eta", "ecci")
@@ -120,8 +122,8 @@ def test_prediction_round_trips_with_both_models(ready: str, ui_page: Any, uc: s
     batch.locator("dt:has-text('model_source')").wait_for(timeout=TIMEOUT)
     assert "live" in live.inner_text()
     assert "mlflow" in batch.inner_text()
-    answer = {"tfd": "fraud_probability", "eta": "estimated_travel_time_seconds", "ecci": "cluster"}
-    assert answer[uc] in live.inner_text() and answer[uc] in batch.inner_text()
+    answer = get_spec(uc).prediction_key
+    assert answer in live.inner_text() and answer in batch.inner_text()
     if uc == "eta":
         screenshot(page, "eta-predict")
     problems.check()

@@ -22,7 +22,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from coelho_pipelines.generators.base import (
+from coelho_pipelines.use_cases.eta.vocabulary import VEHICLE_TYPES, WEATHER
+from coelho_pipelines.use_cases.generation import (
     BaseGenerator,
     Draws,
     EventClock,
@@ -32,15 +33,10 @@ from coelho_pipelines.generators.base import (
     fround,
     picker,
 )
-from coelho_pipelines.use_cases.eta import (
-    HOUSTON_LAT,
-    HOUSTON_LON,
-    HOUSTON_TIMEZONE,
-    VEHICLE_TYPES,
-    WEATHER,
-)
+from coelho_pipelines.use_cases.geography import HOUSTON
 
-HOUSTON = ZoneInfo(HOUSTON_TIMEZONE)
+HOUSTON_LAT, HOUSTON_LON = HOUSTON.lat, HOUSTON.lon
+HOUSTON_ZONE = ZoneInfo(HOUSTON.timezone)
 DRIVER_IDS = range(1000, 5001)
 BASE_SPEED_KMH = 40.0
 WEATHER_PROBABILITIES = (0.6, 0.15, 0.1, 0.05, 0.05, 0.05)
@@ -126,7 +122,7 @@ class TripGenerator(BaseGenerator):
         self.drift_at = drift_at
         self.draws = Draws(seed, "eta")
         self.rng = rng = self.draws.rng
-        self._local = LocalTime(HOUSTON)
+        self._local = LocalTime(HOUSTON_ZONE)
         self.clock = EventClock(
             rng, start, events_per_second, _ACTIVITY, lambda ts: self._local(ts)[0]
         )

@@ -8,33 +8,27 @@ from typing import Any
 
 from coelho_pipelines.schema import FieldSpec as F
 from coelho_pipelines.use_cases import model_factories as mf
-from coelho_pipelines.use_cases.eta import HOUSTON_LAT, HOUSTON_LON
+from coelho_pipelines.use_cases.ecci.generator import InteractionGenerator
+from coelho_pipelines.use_cases.ecci.vocabulary import (
+    DEVICE_TYPES,
+    EVENT_TYPES,
+    PRODUCT_CATEGORIES,
+    REFERRERS,
+    SEGMENTS,
+)
+from coelho_pipelines.use_cases.geography import HOUSTON
 from coelho_pipelines.use_cases.spec import (
     Candidate,
     CustomerProfile,
     Feature,
     MetricRule,
     PromotionPolicy,
+    Segments,
     UseCaseSpec,
     field_feature,
     time_feature,
     walk_path,
 )
-
-EVENT_TYPES = ("page_view", "add_to_cart", "purchase", "search", "leave_review")
-PRODUCT_CATEGORIES = (
-    "Electronics", "Fashion & Apparel", "Home & Garden", "Beauty & Personal Care",
-    "Sports & Outdoors", "Books", "Grocery & Gourmet Food", "Automotive", "Toys & Games",
-    "Computers", "Pet Supplies", "Health & Household",
-)  # fmt: skip
-REFERRERS = (
-    "direct", "google.com", "bing.com", "facebook.com", "instagram.com", "amazon.com",
-    "email_campaign", "affiliate_link",
-)  # fmt: skip
-DEVICE_TYPES = ("Mobile", "Desktop", "Tablet")
-SEGMENTS = (
-    "bargain_hunter", "researcher", "big_spender", "window_shopper", "mobile_impulse_buyer",
-)  # fmt: skip
 
 FIELDS = (
     F("event_id", "string"),
@@ -57,14 +51,7 @@ FIELDS = (
             F("os", "string"),
         ),
     ),
-    F(
-        "location",
-        "struct",
-        children=(
-            F("lat", "float", minimum=HOUSTON_LAT[0], maximum=HOUSTON_LAT[1]),
-            F("lon", "float", minimum=HOUSTON_LON[0], maximum=HOUSTON_LON[1]),
-        ),
-    ),
+    HOUSTON.point("location"),
     F("time_on_page_seconds", "float", minimum=0.0, maximum=3600.0),
     F("search_query", "string", nullable=True),
     F("session_event_sequence", "int", minimum=1, maximum=1000),
@@ -180,12 +167,6 @@ CHALLENGERS = (Candidate("DBSTREAM", profile_dbstream),)
 KMEANS_PARAMS = mf.KMEANS_DEFAULTS | {"k_min": 4}
 
 
-def _generator(seed: int = 42, **options: Any):
-    from coelho_pipelines.generators.interactions import InteractionGenerator
-
-    return InteractionGenerator(seed=seed, **options)
-
-
 SPEC = UseCaseSpec(
     key="ecci",
     title="E-Commerce Customer Interactions",
@@ -199,7 +180,7 @@ SPEC = UseCaseSpec(
     label_field=None,
     features=FEATURES,
     never_features=("event_id", "customer_id", "session_id", "search_query", "segment"),
-    generator=_generator,
+    generator=InteractionGenerator,
     river_model=profile_online_kmeans,
     river_metrics=mf.clustering_metrics,
     # River's online Silhouette is a distance ratio (cohesion / second-closest centroid):
@@ -212,7 +193,10 @@ SPEC = UseCaseSpec(
     plot_tabs=("clustering", "features", "target", "diagnostics", "text"),
     river_model_name="OnlineKMeans",
     batch_model_name="KMeans",
-    extras={"segments": SEGMENTS, "text_field": "search_query"},
+    prediction_key="cluster",
+    geo=HOUSTON,
+    segments=Segments(SEGMENTS),
+    text_field="search_query",
     # DBSTREAM re-clusters within a few hundred events, so a drift raises the distance to the
     # assigned center only a little, but for good; a single outlier event raises it more, for
     # a few hundred events. Hence a small tolerance that must be exceeded for long.

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from coelho_pipelines.generators.base import (
+from coelho_pipelines.use_cases.generation import (
     SECONDS_PER_DAY,
     BaseGenerator,
     Draws,
@@ -32,7 +32,7 @@ from coelho_pipelines.generators.base import (
     fround,
     picker,
 )
-from coelho_pipelines.use_cases.tfd import (
+from coelho_pipelines.use_cases.tfd.vocabulary import (
     CURRENCIES,
     PAYMENT_METHODS,
     PRODUCT_CATEGORIES,

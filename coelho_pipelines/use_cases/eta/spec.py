@@ -3,40 +3,21 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 from coelho_pipelines.schema import FieldSpec as F
 from coelho_pipelines.use_cases import model_factories as mf
+from coelho_pipelines.use_cases.eta.generator import TripGenerator
+from coelho_pipelines.use_cases.eta.vocabulary import GENERATING_FACTORS, VEHICLE_TYPES, WEATHER
+from coelho_pipelines.use_cases.geography import HOUSTON
 from coelho_pipelines.use_cases.spec import Candidate, MetricRule, UseCaseSpec, field_feature
-
-HOUSTON_LAT = (29.5, 30.1)
-HOUSTON_LON = (-95.8, -95.0)
-HOUSTON_TIMEZONE = "America/Chicago"  # rush hours and local-time fields use it
-WEATHER = ("Clear", "Clouds", "Rain", "Heavy Rain", "Fog", "Thunderstorm")
-VEHICLE_TYPES = ("Sedan", "SUV", "Hatchback", "Motorcycle", "Van")
-DAYS_OF_WEEK = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-# Generating factors: never event fields, never features (leakage guard).
-GENERATING_FACTORS = ("traffic_factor", "weather_factor", "driver_factor", "incident_delay_seconds")
-
-
-def _point(name: str) -> F:
-    return F(
-        name,
-        "struct",
-        children=(
-            F("lat", "float", minimum=HOUSTON_LAT[0], maximum=HOUSTON_LAT[1]),
-            F("lon", "float", minimum=HOUSTON_LON[0], maximum=HOUSTON_LON[1]),
-        ),
-    )
-
 
 FIELDS = (
     F("trip_id", "string"),
     F("driver_id", "string"),
     F("vehicle_id", "string"),
     F("timestamp", "timestamp"),
-    _point("origin"),
-    _point("destination"),
+    HOUSTON.point("origin"),
+    HOUSTON.point("destination"),
     F("estimated_distance_km", "float", minimum=0.0, maximum=200.0),
     F("weather", "string", choices=WEATHER),
     F("temperature_celsius", "float", minimum=-20.0, maximum=50.0),
@@ -73,12 +54,6 @@ CHALLENGERS = (
 )
 
 
-def _generator(seed: int = 42, **options: Any):
-    from coelho_pipelines.generators.trips import TripGenerator
-
-    return TripGenerator(seed=seed, **options)
-
-
 SPEC = UseCaseSpec(
     key="eta",
     title="Estimated Time of Arrival",
@@ -98,7 +73,7 @@ SPEC = UseCaseSpec(
         "simulated_actual_travel_time_seconds",
         *GENERATING_FACTORS,
     ),  # fmt: skip
-    generator=_generator,
+    generator=TripGenerator,
     river_model=mf.arf_regressor,
     river_metrics=mf.regression_metrics,
     river_primary=MetricRule("MAE", "min"),
@@ -122,7 +97,8 @@ SPEC = UseCaseSpec(
     plot_tabs=("regression", "features", "target", "diagnostics"),
     river_model_name="ARFRegressor",
     batch_model_name="CatBoostRegressor",
+    prediction_key="estimated_travel_time_seconds",
     river_challengers=CHALLENGERS,
     river_leaderboard=MetricRule("RollingMAE", "min"),  # the last 1,000 events
-    extras={"houston_lat": HOUSTON_LAT, "houston_lon": HOUSTON_LON, "timezone": HOUSTON_TIMEZONE},
+    geo=HOUSTON,
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 from coelho_pipelines.schema import FieldSpec as F
 from coelho_pipelines.use_cases import model_factories as mf
@@ -15,17 +14,13 @@ from coelho_pipelines.use_cases.spec import (
     field_feature,
     time_feature,
 )
-
-CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD", "AUD", "BRL")
-PRODUCT_CATEGORIES = (
-    "electronics", "clothing", "groceries", "travel", "services",
-    "digital_goods", "luxury_items", "gambling", "other",
-)  # fmt: skip
-RISKY_CATEGORIES = ("electronics", "luxury_items", "digital_goods", "gambling")
-TRANSACTION_TYPES = ("purchase", "withdrawal", "transfer", "payment", "deposit")
-PAYMENT_METHODS = ("credit_card", "debit_card", "paypal", "bank_transfer", "crypto")
-OPERATING_SYSTEMS = ("Windows", "macOS", "Linux", "Android", "iOS")
-BROWSERS = ("Chrome", "Firefox", "Safari", "Edge", "Opera")
+from coelho_pipelines.use_cases.tfd.generator import TransactionGenerator
+from coelho_pipelines.use_cases.tfd.vocabulary import (
+    CURRENCIES,
+    PAYMENT_METHODS,
+    PRODUCT_CATEGORIES,
+    TRANSACTION_TYPES,
+)
 
 FIELDS = (
     F("transaction_id", "string"),
@@ -81,12 +76,6 @@ CHALLENGERS = (
 )
 
 
-def _generator(seed: int = 42, **options: Any):
-    from coelho_pipelines.generators.transactions import TransactionGenerator
-
-    return TransactionGenerator(seed=seed, **options)
-
-
 SPEC = UseCaseSpec(
     key="tfd",
     title="Transaction Fraud Detection",
@@ -100,7 +89,7 @@ SPEC = UseCaseSpec(
     label_field="is_fraud",
     features=FEATURES,
     never_features=("transaction_id", "user_id", "ip_address", "user_agent", "is_fraud"),
-    generator=_generator,
+    generator=TransactionGenerator,
     river_model=mf.arf_classifier,
     river_metrics=mf.classification_metrics,
     river_primary=MetricRule("FBeta", "max"),
@@ -128,6 +117,7 @@ SPEC = UseCaseSpec(
     plot_tabs=("classification", "features", "target", "diagnostics"),
     river_model_name="ARFClassifier",
     batch_model_name="CatBoostClassifier",
+    prediction_key="fraud_probability",
     river_challengers=CHALLENGERS,
     # Ranked on the last 5,000 events (F2 with each candidate's own online threshold).
     river_leaderboard=MetricRule("RollingFBeta", "max"),

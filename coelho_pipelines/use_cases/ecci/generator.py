@@ -1,7 +1,7 @@
 """ecci: e-commerce sessions of returning customers with latent behavioural segments.
 
 Customers (`customer_1000`..) keep a home location in the Houston box, one or two devices
-and a latent segment (`SEGMENTS` of the ecci spec) that shapes prices, categories, device,
+and a latent segment (`SEGMENTS` of the ecci vocabulary) that shapes prices, categories, device,
 referrer, time on page, session length and the hours they shop. The segment is never an
 event field; read it with `segment_of(customer_id)` or `iter_with_truth()`.
 
@@ -26,7 +26,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from coelho_pipelines.generators.base import (
+from coelho_pipelines.use_cases.ecci.vocabulary import PRODUCT_CATEGORIES, REFERRERS, SEGMENTS
+from coelho_pipelines.use_cases.generation import (
     BaseGenerator,
     Draws,
     EventClock,
@@ -36,10 +37,10 @@ from coelho_pipelines.generators.base import (
     fround,
     picker,
 )
-from coelho_pipelines.use_cases.ecci import PRODUCT_CATEGORIES, REFERRERS, SEGMENTS
-from coelho_pipelines.use_cases.eta import HOUSTON_LAT, HOUSTON_LON, HOUSTON_TIMEZONE
+from coelho_pipelines.use_cases.geography import HOUSTON
 
-HOUSTON = ZoneInfo(HOUSTON_TIMEZONE)
+HOUSTON_LAT, HOUSTON_LON = HOUSTON.lat, HOUSTON.lon
+HOUSTON_ZONE = ZoneInfo(HOUSTON.timezone)
 SHOP_URL = "https://shop.coelho.example"
 PRODUCT_IDS = tuple(f"prod_{n}" for n in range(1000, 1101))
 IDLE_TIMEOUT_SECONDS = 15 * 60
@@ -164,7 +165,7 @@ PROFILES = {
         ),
     )
 }  # fmt: skip
-assert tuple(PROFILES) == SEGMENTS, "segment profiles must follow the ecci spec's SEGMENTS"
+assert tuple(PROFILES) == SEGMENTS, "segment profiles must follow the ecci vocabulary's SEGMENTS"
 
 DEVICE_TYPES = ("Mobile", "Desktop", "Tablet")
 DEVICE_SOFTWARE = {  # (os, browser, weight)
@@ -246,7 +247,7 @@ class InteractionGenerator(BaseGenerator):
         self.max_session_events = max_session_events
         self.drift_at = drift_at
         self._iso = IsoFormatter()
-        self._local = LocalTime(HOUSTON)
+        self._local = LocalTime(HOUSTON_ZONE)
         self.emitted = 0
         self.sessions_started = 0
         self._build_catalogue()

@@ -1,0 +1,7 @@
+"""Shared geography: the Houston area that eta's trips and ecci's shoppers live in."""
+
+from __future__ import annotations
+
+from coelho_pipelines.use_cases.spec import GeoBox
+
+HOUSTON = GeoBox(lat=(29.5, 30.1), lon=(-95.8, -95.0), timezone="America/Chicago")
