@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import os
 import pickle
 import secrets
@@ -85,6 +86,20 @@ def dumps(obj: Any, key: bytes | None = None) -> bytes:
     return sign(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), key)
 
 
+# Modules whose classes moved: models pickled before the move still load.
+MOVED_MODULES: dict[str, str] = {
+    "coelho_pipelines.incremental.online_kmeans": "coelho_pipelines.river_models.online_kmeans",
+    "coelho_pipelines.use_cases.rate_models": "coelho_pipelines.river_models.rate_models",
+}
+
+
+class _MovedModulesUnpickler(pickle.Unpickler):
+    """Finds a class under its new module when it was pickled under a moved one."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(MOVED_MODULES.get(module, module), name)
+
+
 def loads(blob: bytes, key: bytes | None = None) -> Any:
     """Verify, then unpickle (never unpickles an unverified payload)."""
-    return pickle.loads(verify(blob, key))
+    return _MovedModulesUnpickler(io.BytesIO(verify(blob, key))).load()

@@ -133,7 +133,7 @@ def predicts_nearest_center(model: Any) -> bool:
     the prediction and the metric's distances."""
     from river import cluster
 
-    from coelho_pipelines.incremental.online_kmeans import OnlineKMeans
+    from coelho_pipelines.river_models.online_kmeans import OnlineKMeans
 
     return type(model) in (cluster.DBSTREAM, OnlineKMeans)
 

@@ -79,7 +79,7 @@ def pace_tree_regressor(unit: str) -> Any:
     seconds per km split by hour, day, weather and driver), on native features."""
     from river import tree
 
-    from coelho_pipelines.use_cases.rate_models import PerUnitRegressor
+    from coelho_pipelines.river_models.rate_models import PerUnitRegressor
 
     return PerUnitRegressor(
         tree.HoeffdingTreeRegressor(grace_period=100, leaf_prediction="mean"), unit=unit
@@ -100,8 +100,8 @@ def dbstream() -> Any:
 
 
 def online_kmeans(n_clusters: int = 5, seed: int = 42) -> Any:
-    """Sequential k-means seeded by k-means++ on a warm-up buffer (incremental/online_kmeans)."""
-    from coelho_pipelines.incremental.online_kmeans import OnlineKMeans
+    """Sequential k-means seeded by k-means++ on a warm-up buffer (river_models/online_kmeans)."""
+    from coelho_pipelines.river_models.online_kmeans import OnlineKMeans
 
     return OnlineKMeans(n_clusters=n_clusters, warmup=200, min_rate=0.005, seed=seed)
 

@@ -11,13 +11,13 @@ from incremental_helpers import generate, records
 
 from coelho_pipelines.incremental.features import RunningScaler
 from coelho_pipelines.incremental.learner import Learner, LiveModel, feature_pipeline
-from coelho_pipelines.incremental.online_kmeans import OnlineKMeans
 from coelho_pipelines.incremental.profiles import (
     Z_CLIP,
     CustomerState,
     ProfilePipeline,
     ProfileStore,
 )
+from coelho_pipelines.river_models.online_kmeans import OnlineKMeans
 from coelho_pipelines.use_cases import get_spec
 from coelho_pipelines.use_cases.ecci.spec import ECCI_CANDIDATES
 from coelho_pipelines.use_cases.spec import CustomerProfile, Feature
