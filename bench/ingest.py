@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from coelho_pipelines.events.validate import BatchDecoder  # noqa: E402
 from coelho_pipelines.ingestion.consume import (  # noqa: E402
     ConsumeStats,
     plan_ranges,
@@ -46,7 +47,6 @@ from coelho_pipelines.ingestion.tables import (  # noqa: E402
     raw_schema,
     with_ingestion_columns,
 )
-from coelho_pipelines.ingestion.validate import BatchDecoder  # noqa: E402
 from coelho_pipelines.kafka_produce import produce_retrying  # noqa: E402
 from coelho_pipelines.resources import KafkaResource, LakehouseResource  # noqa: E402
 from coelho_pipelines.use_cases import get_spec  # noqa: E402

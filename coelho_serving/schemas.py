@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from coelho_pipelines.schema import FieldSpec, pydantic_model
+from coelho_pipelines.events.fields import FieldSpec, pydantic_model
 from coelho_pipelines.use_cases.spec import CLASS_KEY, THRESHOLD_KEY, UseCaseSpec
 
 ModelSource = Literal["live", "mlflow"]

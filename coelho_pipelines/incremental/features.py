@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from coelho_pipelines.schema import FieldSpec
+from coelho_pipelines.events.fields import FieldSpec
 from coelho_pipelines.use_cases.spec import Feature, UseCaseSpec
 
 HASH_BUCKETS = 8

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from coelho_pipelines.events.validate import EventValidator
 from coelho_pipelines.incremental.challengers import CandidateState, Challengers
 from coelho_pipelines.incremental.drift import DEFAULT_WARMUP_EVENTS, Drift, DriftMonitor
 from coelho_pipelines.incremental.features import FeaturePipeline
@@ -32,7 +33,6 @@ from coelho_pipelines.incremental.metrics import (
     MetricSet,
     argmax,
 )
-from coelho_pipelines.ingestion.validate import EventValidator
 from coelho_pipelines.use_cases import get_spec
 from coelho_pipelines.use_cases.spec import CLASS_KEY, THRESHOLD_KEY, UseCaseSpec
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow as pa
 
+from coelho_pipelines.events.fields import FieldSpec
 from coelho_pipelines.ingestion.assets import raw_events_key
 from coelho_pipelines.ingestion.tables import (
     _same_columns,
@@ -21,7 +22,6 @@ from coelho_pipelines.ingestion.tables import (
     raw_table_name,
 )
 from coelho_pipelines.resources import LakehouseResource
-from coelho_pipelines.schema import FieldSpec
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 CHECK_NAMES = (

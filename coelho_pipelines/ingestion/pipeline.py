@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from coelho_pipelines import telemetry
+from coelho_pipelines.events.validate import DEFAULT_MAX_BYTES, BatchDecoder
 from coelho_pipelines.ingestion.consume import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_IDLE_TIMEOUT_S,
@@ -26,7 +27,6 @@ from coelho_pipelines.ingestion.consume import (
 )
 from coelho_pipelines.ingestion.group_commit import Committed, GroupCommitter
 from coelho_pipelines.ingestion.tables import dead_letters_to_arrow, with_ingestion_columns
-from coelho_pipelines.ingestion.validate import DEFAULT_MAX_BYTES, BatchDecoder
 from coelho_pipelines.ingestion.writer import DeltaSink, PendingBatch
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec

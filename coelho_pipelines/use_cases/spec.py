@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
-from coelho_pipelines.schema import FieldSpec, arrow_schema, pydantic_model
+from coelho_pipelines.events.fields import FieldSpec, arrow_schema, pydantic_model
 
 Task = Literal["classification", "regression", "clustering"]
 Direction = Literal["max", "min"]

@@ -15,8 +15,8 @@ from typing import Any
 
 import dagster as dg
 
+from coelho_pipelines.events.fields import FieldSpec as F
 from coelho_pipelines.incremental.learner import Learner, Record
-from coelho_pipelines.schema import FieldSpec as F
 from coelho_pipelines.use_cases import all_specs, specs_in
 from coelho_pipelines.use_cases import model_factories as mf
 from coelho_pipelines.use_cases.generation import BaseGenerator, EventClock, IsoFormatter

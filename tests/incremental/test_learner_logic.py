@@ -403,7 +403,7 @@ def test_compiled_feature_encoding_equals_the_reference_encoding(spec, numeric_o
 def test_string_and_number_fields_are_judged_as_their_own_check_judges_them() -> None:
     """The validator's inline acceptance of valid strings and numbers in bounds gives the
     field check's verdict (and reason) for every probe."""
-    from coelho_pipelines.ingestion.validate import EventValidator, _type_check
+    from coelho_pipelines.events.validate import EventValidator, _type_check
 
     validator = EventValidator(ECCI)
     event = generate(ECCI, 1, seed=2)[0]

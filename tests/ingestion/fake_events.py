@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from coelho_pipelines.schema import FieldSpec
+from coelho_pipelines.events.fields import FieldSpec
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 START = datetime(2025, 3, 1, tzinfo=UTC)

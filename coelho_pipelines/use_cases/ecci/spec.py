@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from coelho_pipelines.schema import FieldSpec as F
+from coelho_pipelines.events.fields import FieldSpec as F
 from coelho_pipelines.use_cases import model_factories as mf
 from coelho_pipelines.use_cases.ecci.generator import InteractionGenerator
 from coelho_pipelines.use_cases.ecci.vocabulary import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from coelho_pipelines.schema import FieldSpec as F
+from coelho_pipelines.events.fields import FieldSpec as F
 from coelho_pipelines.use_cases import model_factories as mf
 from coelho_pipelines.use_cases.eta.generator import TripGenerator
 from coelho_pipelines.use_cases.eta.vocabulary import GENERATING_FACTORS, VEHICLE_TYPES, WEATHER

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from coelho_pipelines.schema import FieldSpec
+from coelho_pipelines.events.fields import FieldSpec
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 DEFAULT_MAX_BYTES = 256 * 1024
