@@ -11,11 +11,21 @@ import dataclasses
 import functools
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from coelho_pipelines.events.fields import FieldSpec, pydantic_model
+from coelho_pipelines.events.validate import Check, value_check
 from coelho_pipelines.use_cases.spec import CLASS_KEY, THRESHOLD_KEY, UseCaseSpec
 
 ModelSource = Literal["live", "mlflow"]
@@ -46,9 +56,27 @@ def request_fields(spec: UseCaseSpec) -> tuple[FieldSpec, ...]:
 
 
 class PredictionRequest(BaseModel):
-    """Base of the per-use-case request models: unknown top-level fields are ignored."""
+    """Base of the per-use-case request models: unknown top-level fields are ignored.
+
+    Beyond pydantic's parsing, each field's value must pass ingestion's own check of it
+    (`value_checks`), so the API refuses what ingestion would dead-letter (e.g. `true` as a
+    number). Timestamps are the one exception: a naive one is accepted, meaning UTC.
+    """
 
     model_config = ConfigDict(extra="ignore")
+    value_checks: ClassVar[tuple[tuple[str, Check], ...]] = ()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _ingestion_rules(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        request = handler(data)
+        if isinstance(data, dict):
+            for name, check in cls.value_checks:
+                value = data.get(name)
+                reason = check(value) if value is not None else None
+                if reason is not None:
+                    raise _ingestion_error(cls.__name__, name, value, reason)
+        return request
 
     def event(self) -> dict[str, Any]:
         """The request as an event dict, timestamps normalised to UTC (naive means UTC)."""
@@ -60,6 +88,14 @@ class PredictionRequest(BaseModel):
             if isinstance(holder, dict) and name in holder:
                 holder[name] = _to_utc(holder[name])
         return event
+
+
+def _ingestion_error(title: str, name: str, value: Any, reason: str) -> ValidationError:
+    """A validation error at the field ingestion names (`field device_info.os: ...`)."""
+    path, _, message = reason.removeprefix("field ").partition(": ")
+    loc = tuple(path.split(".")) if message else (name,)
+    error = PydanticCustomError("ingestion_rule", message or reason)
+    return ValidationError.from_exception_data(title, [{"type": error, "loc": loc, "input": value}])
 
 
 @functools.cache
@@ -106,6 +142,9 @@ def _build_request_model(spec: UseCaseSpec) -> type[PredictionRequest]:
     strict = pydantic_model(f"{name}Fields", request_fields(spec))
     fields = {n: (f.annotation, f) for n, f in strict.model_fields.items()}
     model = create_model(name, __base__=PredictionRequest, **fields)  # type: ignore[call-overload]
+    model.value_checks = tuple(
+        (f.name, value_check(f)) for f in request_fields(spec) if f.type != "timestamp"
+    )
     model.__doc__ = f"The features of one {spec.title} event to score."
     model.model_config["json_schema_extra"] = {"example": example_request(spec)}
     return model

@@ -128,6 +128,12 @@ def _type_check(spec: FieldSpec, path: str) -> Check:
     raise ValueError(f"unsupported field type {spec.type!r} for {path}")
 
 
+def value_check(spec: FieldSpec) -> Check:
+    """The check of one non-null value of `spec` (type, bounds, choices; a struct's fields),
+    giving the reasons ingestion gives; the API applies it to prediction requests."""
+    return _type_check(spec, spec.name)
+
+
 def _timestamp_check(path: str) -> Check:
     def check_timestamp(value: Any) -> str | None:
         if type(value) is not str:

@@ -419,3 +419,41 @@ def test_cheap_models_are_scored_on_the_loop_still_batched_and_slow_ones_in_a_th
     assert slow_out == [0, 2, 4]
     assert cheap.calls[1:] == [8, 2]  # inline, and still one call per queued batch
     assert batcher.inline_calls == 2
+
+
+_CORRUPTIONS = (None, "text", 10**7, -(10**7) + 0.5, True, {"nested": 1}, 2.5, 3)
+
+
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
+def test_the_api_refuses_exactly_what_ingestion_would_dead_letter(spec) -> None:
+    """One corrupted request field at a time: a request is refused (422) iff ingestion's
+    validator refuses the event. Aside: timestamps (a naive one means UTC to the API) and the
+    fields a request may leave out that an event may not (ecci's event id)."""
+    import random
+
+    from coelho_pipelines.events.validate import EventValidator
+
+    model, validator = schemas.request_model(spec), EventValidator(spec)
+    in_events = {f.name: f for f in spec.fields}
+    fields = [
+        f
+        for f in schemas.request_fields(spec)
+        if f.type != "timestamp" and f.nullable == in_events[f.name].nullable
+    ]
+    rng = random.Random(11)
+    refused = 0
+    for event in itertools.islice(spec.generator(seed=5), 300):
+        field = rng.choice(fields)
+        holder, name = event, field.name
+        if field.children and rng.random() < 0.5:
+            holder, name = event[field.name], rng.choice(field.children).name
+        holder[name] = rng.choice(_CORRUPTIONS)
+        expected = validator.validate(event)
+        try:
+            model.model_validate(event)
+            got = None
+        except ValidationError as error:
+            got = validation_message(error.errors())
+        assert (got is None) == (expected is None), (field.name, holder[name], expected, got)
+        refused += got is not None
+    assert refused > 100  # the corruptions did refuse requests
