@@ -456,7 +456,12 @@ class _Loop:
             return
 
         def wait_and_deliver() -> None:
-            self.outcomes.put(_deliver(*deliver))
+            try:
+                outcome = _deliver(*deliver)
+            except Exception:  # never leave the loop waiting for this capture
+                log.exception("delivering a state capture failed")
+                outcome = _Outcome(kind, False, None)
+            self.outcomes.put(outcome)
 
         threading.Thread(target=wait_and_deliver, name="coelho-capture", daemon=True).start()
 
