@@ -1,5 +1,5 @@
 """Dagster side of the incremental learner: the `<uc>/incremental_model` asset, the learner
-op and the `<uc>_incremental_learning` job, plus the builder registered in `definitions.py`.
+op and the `<uc>_incremental_learning` job (wired with the sensors in `defs.py`).
 
 `dagster job execute -j <uc>_incremental_learning` runs one learner headless (until its
 long maximum or a signal); the sensor of the same name keeps one running while it is on, as a
@@ -9,16 +9,18 @@ its Redis status to FINISHED and exit; the run then ends as canceled. A lease ex
 the same way, as a success.
 """
 
+import dataclasses
 import math
 import os
+import typing
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
+import pydantic
 
 from coelho_pipelines import telemetry
-from coelho_pipelines.incremental.drift import DEFAULT_WARMUP_EVENTS
-from coelho_pipelines.incremental.live_store import NAMESPACE
+from coelho_pipelines.incremental.settings import LearnerSettings
 from coelho_pipelines.keeper import RunControl, stream_from_worker
 from coelho_pipelines.resources import KafkaResource, MlflowResource, RedisResource
 from coelho_pipelines.topics import topic_asset_key
@@ -59,37 +61,51 @@ def incremental_model_asset(spec: UseCaseSpec) -> dg.AssetSpec:
     )
 
 
-class IncrementalLearningConfig(dg.Config):
+# Run config: 0 for these means "no limit" (the settings take math.inf).
+UNBOUNDED_AT_ZERO = ("max_duration_seconds", "idle_timeout_seconds")
+
+
+class _LearnerConfig(dg.Config):
     """One learner run: it lives until its lease expires, a signal, or the long maximum.
 
-    `idle_timeout_seconds` 0 (the default) means a quiet stream never ends the run;
-    `max_duration_seconds` 0 means no maximum."""
+    Every `LearnerSettings` field is a key (same name and default). `idle_timeout_seconds` 0
+    (the default) means a quiet stream never ends the run; `max_duration_seconds` 0 means no
+    maximum; an empty string means the default (the use case's topic, experiment, consumer
+    group; capture mode "auto" where fork exists)."""
 
-    max_duration_seconds: float = 86_400.0
-    idle_timeout_seconds: float = 0.0
-    snapshot_every: int = 1000
-    snapshot_interval_seconds: float = 30.0
-    publish_every: int = 100
-    publish_interval_seconds: float = 1.0
-    metrics_every: int = 100
-    until_events: int = 0
-    drift_warmup_events: int = DEFAULT_WARMUP_EVENTS
-    capture_mode: str = ""  # "auto" (default where fork exists), "fork" or "inline"
-    topic: str = ""  # default: the use case's topic
-    experiment: str = ""  # default: the use case's MLflow experiment
-    redis_namespace: str = NAMESPACE
-    consumer_group: str = ""  # default: coelho-<uc>-incremental
-
-    def settings(self) -> Any:
+    def settings(self) -> LearnerSettings:
         """The runner's settings: same field names; an empty string means "the default"."""
-        from coelho_pipelines.incremental.runner import LearnerSettings
-
-        optional = {"capture_mode", "topic", "experiment", "consumer_group"}
-        values = {k: (v or None) if k in optional else v for k, v in self.model_dump().items()}
-        for unbounded in ("max_duration_seconds", "idle_timeout_seconds"):
-            if values[unbounded] <= 0:
-                values[unbounded] = math.inf
+        values: dict[str, Any] = self.model_dump()
+        for name in _OPTIONAL:
+            values[name] = values[name] or None
+        for name in UNBOUNDED_AT_ZERO:
+            if values[name] <= 0:
+                values[name] = math.inf
         return LearnerSettings(**values)
+
+
+def _config_fields() -> tuple[dict[str, Any], frozenset[str]]:
+    """Run config fields from `LearnerSettings`: optional settings become strings ("")."""
+    hints = typing.get_type_hints(LearnerSettings)
+    fields: dict[str, Any] = {}
+    optional = set()
+    for f in dataclasses.fields(LearnerSettings):
+        if type(None) in typing.get_args(hints[f.name]):
+            fields[f.name] = (str, "")
+            optional.add(f.name)
+        else:
+            fields[f.name] = (hints[f.name], f.default)
+    return fields, frozenset(optional)
+
+
+_FIELDS, _OPTIONAL = _config_fields()
+IncrementalLearningConfig = pydantic.create_model(
+    "IncrementalLearningConfig",
+    __base__=_LearnerConfig,
+    __module__=__name__,
+    __doc__=_LearnerConfig.__doc__,
+    **_FIELDS,
+)
 
 
 def serve_learner_metrics() -> None:
@@ -194,15 +210,3 @@ def build_learning_job(spec: UseCaseSpec) -> dg.JobDefinition:
         learner()
 
     return learning_job
-
-
-def build_incremental_defs(spec: UseCaseSpec) -> dg.Definitions:
-    """Asset, job and sensors of one use case's incremental learner."""
-    from coelho_pipelines.incremental.sensor import build_drift_sensor, build_learning_sensor
-
-    job = build_learning_job(spec)
-    return dg.Definitions(
-        assets=[incremental_model_asset(spec)],
-        jobs=[job],
-        sensors=[build_learning_sensor(spec, job), build_drift_sensor(spec)],
-    )

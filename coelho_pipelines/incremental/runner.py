@@ -11,18 +11,10 @@ blocks learning:
   drift markers. A snapshot becomes durable when its tag is written; the learning thread
   then reports it (`on_snapshot`) and commits its offsets to the consumer group.
 
-Snapshots go every `snapshot_every` events or `snapshot_interval_seconds`, whichever comes
-later (a fast learner catching up does not fork a snapshot every second; a slow stream still
-gets one every 1,000 events).
-
-Publishing happens every `publish_every` events or `publish_interval_seconds`, whichever
-comes later (at the stream's head, i.e. a fetch found less than a batch, every
-`publish_interval_seconds`: a slow stream's 100 events take 10 s), and never more often
-than keeps publishing under `publish_budget` (10%) of
-the time: a capture costs the learning thread the fork (or the inline pickle) and costs the
-machine the child's pickling, which competes with learning for CPU, so both are budgeted.
-Only publish captures set that budget: a snapshot also pickles every candidate and the
-progress (seconds for a forest), and it has its own schedule.
+When to capture a snapshot or a model to publish is `capture_policy`'s pure decision. A
+forked capture is waited for on a short-lived thread, which hands the live model to the
+publisher (and the snapshot to the recorder) and its outcome back to the learning loop through
+a queue: only the learning thread changes the run's state.
 
 The run ends at `max_duration_seconds` (a long maximum: a learner run lives for hours),
 after `idle_timeout_seconds` without events once caught up (0: never), at `until_events`
@@ -33,7 +25,9 @@ sets the status to FINISHED and waits for both to be written.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -43,10 +37,16 @@ from typing import Any
 from coelho_pipelines import telemetry
 from coelho_pipelines.incremental import live_store, promotions
 from coelho_pipelines.incremental.capture import Capture, CaptureMode, Capturer
-from coelho_pipelines.incremental.drift import DEFAULT_WARMUP_EVENTS
+from coelho_pipelines.incremental.capture_policy import (
+    SNAPSHOT,
+    CapturePolicy,
+    Kind,
+    snapshot_due_by_schedule,
+)
 from coelho_pipelines.incremental.heap import frozen_heap
 from coelho_pipelines.incremental.learner import ALREADY_LEARNED, Learner, Record, Step
 from coelho_pipelines.incremental.outputs import MlflowRecorder, RedisPublisher
+from coelho_pipelines.incremental.settings import LearnerSettings
 from coelho_pipelines.incremental.snapshot import SnapshotInfo, SnapshotStore
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
@@ -55,37 +55,14 @@ log = logging.getLogger(__name__)
 LIGHT_UPDATE_SECONDS = 1.0
 LAG_EVERY_SECONDS = 5.0
 
-
-@dataclass(frozen=True)
-class LearnerSettings:
-    """How one learner run behaves (the Dagster op config maps onto this)."""
-
-    max_duration_seconds: float = 86_400.0
-    idle_timeout_seconds: float = 0.0  # 0: a quiet stream never ends the run
-    snapshot_every: int = 1000
-    snapshot_interval_seconds: float = 30.0
-    publish_every: int = 100
-    publish_interval_seconds: float = 1.0
-    metrics_every: int = 100
-    until_events: int = 0  # stop once this many events are learned in total (0: no limit)
-    publish_budget: float = 0.1
-    drift_warmup_events: int = DEFAULT_WARMUP_EVENTS
-    capture_mode: CaptureMode | None = None
-    topic: str | None = None  # default: the spec's topic
-    experiment: str | None = None  # default: the spec's experiment
-    redis_namespace: str = live_store.NAMESPACE
-    consumer_group: str | None = None  # default: coelho-<uc>-incremental
-    final_flush_seconds: float = 120.0
-
-
-def snapshot_due_by_schedule(
-    events_since: int, seconds_since: float, settings: LearnerSettings
-) -> bool:
-    """Every `snapshot_every` events or `snapshot_interval_seconds`, whichever comes later."""
-    return (
-        events_since >= settings.snapshot_every
-        and seconds_since >= settings.snapshot_interval_seconds
-    )
+__all__ = [  # LearnerSettings and the schedule are re-exported: callers import them from here
+    "Endpoints",
+    "LearnerRun",
+    "LearnerSettings",
+    "RunHooks",
+    "RunSummary",
+    "snapshot_due_by_schedule",
+]
 
 
 @dataclass(frozen=True)
@@ -125,7 +102,8 @@ class RunSummary:
 
 
 class LearnerRun:
-    """One bounded run of a use case's learner (see the module docstring)."""
+    """One bounded run of a use case's learner (see the module docstring): sets up the
+    collaborators, runs the learning loop, always shuts them down."""
 
     def __init__(
         self,
@@ -142,24 +120,22 @@ class LearnerRun:
         self.hooks = hooks or RunHooks()
         self.uc = spec.key
         self.learner: Learner | None = None
-        self.snapshot: SnapshotInfo | None = None
+        self.snapshot: SnapshotInfo | None = None  # the latest durable snapshot
         self.mlflow_run_id: str | None = None
         self.publisher: RedisPublisher | None = None
 
-    def _say(self, message: str) -> None:
+    def say(self, message: str) -> None:
         log.info(message)
         if self.hooks.log:
             self.hooks.log(message)
-
-    # ------------------------------------------------------------------ setup
 
     def _restore(self, store: SnapshotStore) -> tuple[Learner, SnapshotInfo | None]:
         loaded = store.load_latest()
         warmup = self.settings.drift_warmup_events
         if loaded is None:
-            self._say(f"{self.uc}: no snapshot yet, learning from the start of the topic")
+            self.say(f"{self.uc}: no snapshot yet, learning from the start of the topic")
             return Learner(self.spec, drift_warmup_events=warmup), None
-        self._say(
+        self.say(
             f"{self.uc}: resuming from the snapshot at {loaded.info.events_learned} events "
             f"(offsets {loaded.info.offsets})"
         )
@@ -174,7 +150,6 @@ class LearnerRun:
         self.learner, self.snapshot = learner, info
         run_id = store.open_run(self.dagster_run_id)
         self.mlflow_run_id = run_id
-        resumed_from = learner.events_learned
         publisher = RedisPublisher(self.spec, self.endpoints.redis_url, s.redis_namespace, learner)
         self.publisher = publisher
         recorder = MlflowRecorder(self.spec, store, run_id, 0 if info is None else 1 - info.slot)
@@ -185,7 +160,7 @@ class LearnerRun:
             s.consumer_group or consumer_group(self.uc),
             start_offsets=dict(learner.progress.offsets),
         )
-        state = _LoopState(run_id=run_id, resumed_from=resumed_from)
+        loop = _Loop(self, learner, reader, publisher, recorder, capturer, run_id)
         lag = LagMonitor(
             self.endpoints.bootstrap_servers,
             reader.topic,
@@ -209,9 +184,9 @@ class LearnerRun:
             reader.open()
             if reader.expired:
                 telemetry.LEARNER_ERRORS.labels(self.uc, "expired").inc(reader.expired)
-                self._say(f"{self.uc}: {reader.expired} events expired before they were learned")
+                self.say(f"{self.uc}: {reader.expired} events expired before they were learned")
             with frozen_heap():
-                reason = self._loop(learner, reader, publisher, recorder, capturer, state)
+                reason = loop.run()
         except Exception:
             reason = "error"
             raise
@@ -220,7 +195,7 @@ class LearnerRun:
             raise
         finally:
             try:
-                self._finish(learner, reader, publisher, recorder, capturer, state, reason)
+                loop.finish(reason)
             finally:
                 telemetry.LEARNER_RUNNING.labels(self.uc).set(0)
                 lag.stop()
@@ -228,26 +203,101 @@ class LearnerRun:
                 publisher.close()
                 recorder.close()
                 capturer.close()
-        return self._summary(learner, state, reason, publisher, recorder, store)
+        return loop.summary(reason)
 
-    # ------------------------------------------------------------------ the loop
 
-    def _loop(
+@dataclass(frozen=True)
+class _Outcome:
+    """A finished capture, handed from the capture thread to the learning loop."""
+
+    kind: Kind
+    ok: bool
+    total_cost: float | None  # blocking + a forked child's pickling, when known
+
+
+def _deliver(
+    capture: Capture, kind: Kind, publisher: RedisPublisher, recorder: MlflowRecorder, uc: str
+) -> _Outcome:
+    """Wait for a capture and hand it on: the model to Redis, a snapshot also to MLflow (both
+    take it thread-safely). Runs on the capture thread for a fork: touches no loop state."""
+    try:
+        ok = capture.wait()
+    except ChildProcessError as exc:
+        ok, capture.error = False, repr(exc)
+    if not ok:
+        telemetry.LEARNER_ERRORS.labels(uc, "capture").inc()
+        log.warning("state capture failed: %s", capture.error)
+        capture.retain()
+        capture.release()
+        return _Outcome(kind, False, None)
+    snapshot = kind == SNAPSHOT
+    capture.retain(2 if snapshot else 1)
+    publisher.offer_model(capture)
+    if snapshot:
+        recorder.add_snapshot(capture)
+    cost = None
+    if capture.pid is not None and capture.pickle_seconds is not None:
+        cost = capture.blocking_seconds + capture.pickle_seconds
+    return _Outcome(kind, True, cost)
+
+
+@dataclass
+class _LoopState:
+    resumed_from: int
+    started: float = field(default_factory=time.monotonic)
+    last_event_at: float = 0.0
+    learning_seconds: float = 0.0
+    metrics_at: int = 0
+    tick_at: float = 0.0
+    tick_events: int = 0
+    light_events: int = -1
+    capture_blocking: float = 0.0
+    captures: int = 0
+    snapshots: int = 0
+    drifts: int = 0
+
+    def __post_init__(self) -> None:
+        self.metrics_at = self.resumed_from
+        self.tick_events = self.resumed_from
+
+
+class _Loop:
+    """The learning thread: learns each record, reports, takes the captures the policy asks
+    for, and applies their outcomes (the only writer of the run's state)."""
+
+    def __init__(
         self,
+        run: LearnerRun,
         learner: Learner,
         reader: Any,
         publisher: RedisPublisher,
         recorder: MlflowRecorder,
         capturer: Capturer,
-        st: _LoopState,
-    ) -> str:
-        s = self.settings
+        mlflow_run_id: str,
+    ) -> None:
+        self.owner = run
+        self.settings = run.settings
+        self.uc = run.uc
+        self.learner = learner
+        self.reader = reader
+        self.publisher = publisher
+        self.recorder = recorder
+        self.capturer = capturer
+        self.mlflow_run_id = mlflow_run_id
+        self.st = _LoopState(resumed_from=learner.events_learned)
+        self.policy = CapturePolicy.resuming_at(self.settings, learner.events_learned)
+        self.outcomes: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> str:
+        s, st, learner, policy = self.settings, self.st, self.learner, self.policy
         start = time.monotonic()
         st.last_event_at = start
-        on_step = self.hooks.on_step
-        should_stop = self.hooks.should_stop
+        on_step = self.owner.hooks.on_step
+        should_stop = self.owner.hooks.should_stop
         progress = learner.progress
-        records: Iterable[Record | None] = reader.records()
+        records: Iterable[Record | None] = self.reader.records()
         if s.until_events and learner.events_learned >= s.until_events:
             return "until_events"
         for record in records:
@@ -261,78 +311,76 @@ class LearnerRun:
                     if step.error != ALREADY_LEARNED:
                         telemetry.LEARNER_BAD_EVENTS.labels(self.uc).inc()
                 elif step.drift is not None:
-                    self._drift(step, learner, publisher, recorder, st)
+                    self._drift(step)
                 if step.promotion is not None:
-                    self._promoted(step, learner, publisher, recorder)
+                    self._promoted(step)
                 if on_step is not None:
                     on_step(step, learner)
                 if s.until_events and learner.events_learned >= s.until_events:
                     return "until_events"
                 if progress.events_learned - st.metrics_at >= s.metrics_every:
-                    self._metrics(learner, recorder, st)
-            elif self._idle(reader, st, now):
+                    self._metrics()
+            elif self._idle(now):
                 return "idle"
-            self._maybe_capture(learner, reader, publisher, recorder, capturer, st, now)
+            if policy.in_flight is not None:
+                self._settle_finished()
+            if policy.could_be_due(progress.events_learned, now):
+                self._maybe_capture(now)
             if now - st.tick_at >= LIGHT_UPDATE_SECONDS or record is None:
                 if now - st.tick_at >= LIGHT_UPDATE_SECONDS:
-                    self._tick(learner, reader, publisher, recorder, st, now)
+                    self._tick(now)
                 if now - start >= s.max_duration_seconds:
                     return "max_duration"
                 if should_stop is not None and should_stop():
                     return "stopped"
         return "end_of_stream"
 
-    def _idle(self, reader: Any, st: _LoopState, now: float) -> bool:
+    def _idle(self, now: float) -> bool:
         """Caught up and nothing new for `idle_timeout_seconds` (never when that is 0)."""
         timeout = self.settings.idle_timeout_seconds
-        return timeout > 0 and reader.caught_up and now - st.last_event_at >= timeout
+        return timeout > 0 and self.reader.caught_up and now - self.st.last_event_at >= timeout
 
-    def _drift(
-        self,
-        step: Step,
-        learner: Learner,
-        publisher: RedisPublisher,
-        recorder: MlflowRecorder,
-        st: _LoopState,
-    ) -> None:
+    # ------------------------------------------------------------------ reporting
+
+    def _drift(self, step: Step) -> None:
         import json
 
         assert step.drift is not None
         record = {
             **step.drift.to_dict(),
             "use_case": self.uc,
-            "mlflow_run_id": st.run_id,
-            "dagster_run_id": self.dagster_run_id or "",
-            "offsets": {str(p): o for p, o in learner.progress.offsets.items()},
+            "mlflow_run_id": self.mlflow_run_id,
+            "dagster_run_id": self.owner.dagster_run_id or "",
+            "offsets": {str(p): o for p, o in self.learner.progress.offsets.items()},
         }
-        st.drifts += 1
+        self.st.drifts += 1
         telemetry.LEARNER_DRIFTS.labels(self.uc).inc()
-        publisher.add_drift(record)
-        recorder.add_metrics(step.drift.events_learned, {"drift_detected": 1.0})
-        recorder.set_tag("coelho.last_drift", json.dumps(record, default=str))
-        self._say(f"{self.uc}: drift detected at {step.drift.events_learned} events: {record}")
+        self.publisher.add_drift(record)
+        self.recorder.add_metrics(step.drift.events_learned, {"drift_detected": 1.0})
+        self.recorder.set_tag("coelho.last_drift", json.dumps(record, default=str))
+        self.owner.say(f"{self.uc}: drift detected at {step.drift.events_learned} events: {record}")
 
-    def _promoted(
-        self, step: Step, learner: Learner, publisher: RedisPublisher, recorder: MlflowRecorder
-    ) -> None:
+    def _promoted(self, step: Step) -> None:
         assert step.promotion is not None
-        promotions.record_promotion(self.uc, step.promotion, learner, publisher, recorder)
-        self._say(f"{self.uc}: promoted {step.promotion.to_dict()}")
+        promotions.record_promotion(
+            self.uc, step.promotion, self.learner, self.publisher, self.recorder
+        )
+        self.owner.say(f"{self.uc}: promoted {step.promotion.to_dict()}")
 
-    def _metrics(self, learner: Learner, recorder: MlflowRecorder, st: _LoopState) -> None:
+    def _metrics(self) -> None:
+        learner, spec = self.learner, self.owner.spec
         progress = learner.progress
         values = learner.metric_scalars()
         values["bad_events"] = float(progress.bad_events)
-        recorder.add_metrics(progress.events_learned, values)
-        st.metrics_at = progress.events_learned
+        self.recorder.add_metrics(progress.events_learned, values)
+        self.st.metrics_at = progress.events_learned
         promotions.update_gauges(self.uc, learner)
-        primary = values.get(self.spec.river_primary.name)
+        primary = values.get(spec.river_primary.name)
         if primary is not None:
-            telemetry.LEARNER_PRIMARY_METRIC.labels(self.uc, self.spec.river_primary.name).set(
-                primary
-            )
+            telemetry.LEARNER_PRIMARY_METRIC.labels(self.uc, spec.river_primary.name).set(primary)
 
-    def _light_payload(self, learner: Learner, state: str) -> dict[str, Any]:
+    def _light_payload(self, state: str) -> dict[str, Any]:
+        learner, snapshot = self.learner, self.owner.snapshot
         progress = learner.progress
         metrics = learner.metric_values()
         metrics["events_learned"] = progress.events_learned
@@ -348,21 +396,13 @@ class LearnerRun:
                 "events_learned": progress.events_learned,
                 "bad_events": progress.bad_events,
                 "drifts": progress.drift.n_drifts,
-                "snapshot_events": self.snapshot.events_learned if self.snapshot else 0,
+                "snapshot_events": snapshot.events_learned if snapshot else 0,
             },
         }
 
-    def _tick(
-        self,
-        learner: Learner,
-        reader: Any,
-        publisher: RedisPublisher,
-        recorder: MlflowRecorder,
-        st: _LoopState,
-        now: float,
-    ) -> None:
+    def _tick(self, now: float) -> None:
         """Once a second: throughput, Redis metrics, durable snapshots."""
-        progress = learner.progress
+        st, progress = self.st, self.learner.progress
         elapsed = now - st.tick_at if st.tick_at else 0.0
         learned = progress.events_learned - st.tick_events
         if learned:
@@ -371,207 +411,121 @@ class LearnerRun:
                 telemetry.LEARNER_EVENTS_PER_SECOND.labels(self.uc).set(learned / elapsed)
         st.tick_at, st.tick_events = now, progress.events_learned
         if progress.events_learned != st.light_events:
-            publisher.offer_light(self._light_payload(learner, live_store.LIVE))
+            self.publisher.offer_light(self._light_payload(live_store.LIVE))
             st.light_events = progress.events_learned
-        self._durable(reader, publisher, recorder, st)
+        self._durable()
 
-    def _durable(
-        self, reader: Any, publisher: RedisPublisher, recorder: MlflowRecorder, st: _LoopState
-    ) -> None:
-        for info in recorder.take_durable():
-            self.snapshot = info
-            st.snapshots += 1
-            publisher.offer_status(snapshot_events=info.events_learned)
-            if self.learner is not None:
-                promotions.record_leaderboard(self.learner, recorder)
+    def _durable(self) -> None:
+        hooks = self.owner.hooks
+        for info in self.recorder.take_durable():
+            self.owner.snapshot = info
+            self.st.snapshots += 1
+            self.publisher.offer_status(snapshot_events=info.events_learned)
+            promotions.record_leaderboard(self.learner, self.recorder)
             try:
-                reader.commit(info.offsets)
+                self.reader.commit(info.offsets)
             except Exception:  # noqa: BLE001 - the snapshot holds the offsets anyway
                 telemetry.LEARNER_ERRORS.labels(self.uc, "kafka").inc()
-            if self.hooks.on_snapshot:
-                assert self.learner is not None
-                self.hooks.on_snapshot(info, self.learner.metric_scalars())
+            if hooks.on_snapshot:
+                hooks.on_snapshot(info, self.learner.metric_scalars())
 
     # ------------------------------------------------------------------ captures
 
-    def _maybe_capture(
-        self,
-        learner: Learner,
-        reader: Any,
-        publisher: RedisPublisher,
-        recorder: MlflowRecorder,
-        capturer: Capturer,
-        st: _LoopState,
-        now: float,
-    ) -> None:
-        s = self.settings
-        events = learner.events_learned
-        if st.in_flight is not None or (
-            events - st.snapshot_events < s.snapshot_every
-            and now - st.publish_at < s.publish_interval_seconds
-        ):
-            return  # a capture is running, or neither a snapshot nor a publish can be due
-        since_publish = events - st.publish_events
-        snapshot_due = (
-            snapshot_due_by_schedule(events - st.snapshot_events, now - st.snapshot_at, s)
-            and not recorder.snapshot_pending
+    def _maybe_capture(self, now: float) -> None:
+        kind = self.policy.decide(
+            self.learner.events_learned,
+            now,
+            at_head=self.reader.at_head,
+            snapshot_pending=self.recorder.snapshot_pending,
+            model_pending=self.publisher.model_pending,
         )
-        publish_due = (
-            not snapshot_due
-            and since_publish > 0
-            and (since_publish >= s.publish_every or reader.at_head)
-            and now - st.publish_at
-            >= max(s.publish_interval_seconds, st.last_cost / s.publish_budget)
-            and not publisher.model_pending
-        )
-        if snapshot_due or publish_due:
-            self._capture(learner, publisher, recorder, capturer, st, snapshot_due)
+        if kind is not None:
+            self._capture(kind)
 
-    def _capture(
-        self,
-        learner: Learner,
-        publisher: RedisPublisher,
-        recorder: MlflowRecorder,
-        capturer: Capturer,
-        st: _LoopState,
-        snapshot: bool,
-        mode: CaptureMode | None = None,
-    ) -> Capture:
-        capture = capturer.capture(learner.bundle, learner.progress, snapshot, mode)
-        st.captures += 1
-        st.capture_blocking += capture.blocking_seconds
-        if not snapshot:  # a snapshot also pickles every candidate: its own schedule budgets it
-            st.last_cost = capture.blocking_seconds
-        st.publish_at = capture.started
-        st.publish_events = capture.events_learned
-        if snapshot:
-            st.snapshot_events = capture.events_learned
-            st.snapshot_at = capture.started
-        st.in_flight = capture
-
-        def dispatch() -> None:
-            try:
-                ok = capture.wait()
-            except ChildProcessError as exc:
-                ok, capture.error = False, repr(exc)
-            if ok:
-                if not snapshot and capture.pid is not None and capture.pickle_seconds is not None:
-                    # The child's pickling competes for CPU with learning: budget it too.
-                    st.last_cost = capture.blocking_seconds + capture.pickle_seconds
-                capture.retain(2 if snapshot else 1)
-                publisher.offer_model(capture)
-                if snapshot:
-                    recorder.add_snapshot(capture)
-            else:
-                telemetry.LEARNER_ERRORS.labels(self.uc, "capture").inc()
-                log.warning("state capture failed: %s", capture.error)
-                capture.retain()
-                capture.release()
-                if snapshot:
-                    st.snapshot_events = -self.settings.snapshot_every  # retry soon
-                    st.snapshot_at = -1e9
-            st.in_flight = None
-
+    def _capture(self, kind: Kind, mode: CaptureMode | None = None) -> None:
+        """Take a capture; an inline one is delivered at once, a fork by a capture thread
+        that puts the outcome on `outcomes` for the loop to settle."""
+        learner = self.learner
+        capture = self.capturer.capture(learner.bundle, learner.progress, kind == SNAPSHOT, mode)
+        self.st.captures += 1
+        self.st.capture_blocking += capture.blocking_seconds
+        self.policy.started(kind, capture.started, capture.events_learned, capture.blocking_seconds)
+        deliver = (capture, kind, self.publisher, self.recorder, self.uc)
         if capture.pid is None:
-            dispatch()
-        else:
-            threading.Thread(target=dispatch, name="coelho-capture", daemon=True).start()
-        return capture
+            self._settle(_deliver(*deliver))
+            return
+
+        def wait_and_deliver() -> None:
+            try:
+                outcome = _deliver(*deliver)
+            except Exception:  # never leave the loop waiting for this capture
+                log.exception("delivering a state capture failed")
+                outcome = _Outcome(kind, False, None)
+            self.outcomes.put(outcome)
+
+        threading.Thread(target=wait_and_deliver, name="coelho-capture", daemon=True).start()
+
+    def _settle(self, outcome: _Outcome) -> None:
+        self.policy.settled(outcome.kind, outcome.ok, outcome.total_cost)
+
+    def _settle_finished(self) -> None:
+        """Apply the outcomes the capture thread handed over (never blocks)."""
+        while True:
+            try:
+                self._settle(self.outcomes.get_nowait())
+            except queue.Empty:
+                return
 
     # ------------------------------------------------------------------ the end
 
-    def _finish(
-        self,
-        learner: Learner,
-        reader: Any,
-        publisher: RedisPublisher,
-        recorder: MlflowRecorder,
-        capturer: Capturer,
-        st: _LoopState,
-        reason: str,
-    ) -> None:
-        s = self.settings
-        deadline = time.monotonic() + s.final_flush_seconds
-        while st.in_flight is not None and time.monotonic() < deadline:
-            time.sleep(0.01)  # the dispatch thread is waiting for the capture child
-        durable = self.snapshot.events_learned if self.snapshot else 0
+    def finish(self, reason: str) -> None:
+        s, run = self.settings, self.owner
+        if self.policy.in_flight is not None:
+            with contextlib.suppress(queue.Empty):  # the capture thread waits for its child
+                self._settle(self.outcomes.get(timeout=s.final_flush_seconds))
+        durable = run.snapshot.events_learned if run.snapshot else 0
         # After an error or an asynchronous interrupt the last event may be half learned:
         # no final snapshot then; the next run resumes from the last good one.
+        learned = self.learner.events_learned
         clean = reason not in ("error", "interrupted")
-        if clean and learner.events_learned > 0 and learner.events_learned != durable:
-            self._capture(learner, publisher, recorder, capturer, st, True, mode="inline")
-        if learner.events_learned != st.metrics_at:
-            self._metrics(learner, recorder, st)
-        publisher.offer_light(self._light_payload(learner, live_store.FINISHED))
-        publisher.offer_status(state=live_store.FINISHED, stop_reason=reason)
-        recorder_ok = recorder.flush(s.final_flush_seconds)
-        self._durable(reader, publisher, recorder, st)
+        if clean and learned > 0 and learned != durable:
+            self._capture(SNAPSHOT, mode="inline")
+        if learned != self.st.metrics_at:
+            self._metrics()
+        self.publisher.offer_light(self._light_payload(live_store.FINISHED))
+        self.publisher.offer_status(state=live_store.FINISHED, stop_reason=reason)
+        recorder_ok = self.recorder.flush(s.final_flush_seconds)
+        self._durable()
         if not recorder_ok:
-            self._say(f"{self.uc}: MLflow did not take the final snapshot in time")
-        if not publisher.flush(min(30.0, s.final_flush_seconds)):
-            self._say(f"{self.uc}: Redis unavailable at the end; live model not updated")
+            run.say(f"{self.uc}: MLflow did not take the final snapshot in time")
+        if not self.publisher.flush(min(30.0, s.final_flush_seconds)):
+            run.say(f"{self.uc}: Redis unavailable at the end; live model not updated")
         try:
-            recorder.store.finish(st.run_id)
+            self.recorder.store.finish(self.mlflow_run_id)
         except Exception as exc:  # noqa: BLE001 - the run stays RUNNING in MLflow, harmless
             telemetry.LEARNER_ERRORS.labels(self.uc, "mlflow").inc()
-            self._say(f"{self.uc}: could not mark the MLflow run finished: {exc}")
-        self._say(
-            f"{self.uc}: learner stopped ({reason}) at {learner.events_learned} events, "
-            f"snapshot at {self.snapshot.events_learned if self.snapshot else 0}"
+            run.say(f"{self.uc}: could not mark the MLflow run finished: {exc}")
+        run.say(
+            f"{self.uc}: learner stopped ({reason}) at {learned} events, "
+            f"snapshot at {run.snapshot.events_learned if run.snapshot else 0}"
         )
 
-    def _summary(
-        self,
-        learner: Learner,
-        st: _LoopState,
-        reason: str,
-        publisher: RedisPublisher,
-        recorder: MlflowRecorder,
-        store: SnapshotStore,
-    ) -> RunSummary:
+    def summary(self, reason: str) -> RunSummary:
+        learner, st = self.learner, self.st
         return RunSummary(
             stop_reason=reason,
             events_learned=learner.events_learned,
             events_this_run=learner.events_learned - st.resumed_from,
             bad_events=learner.progress.bad_events,
-            snapshot=self.snapshot,
-            mlflow_run_id=st.run_id,
+            snapshot=self.owner.snapshot,
+            mlflow_run_id=self.mlflow_run_id,
             metrics=learner.metric_scalars(),
             seconds=time.monotonic() - st.started,
             learning_seconds=st.learning_seconds,
             capture_blocking_seconds=st.capture_blocking,
             captures=st.captures,
             drifts=st.drifts,
-            redis_failures=publisher.failures,
-            mlflow_failures=recorder.failures,
+            redis_failures=self.publisher.failures,
+            mlflow_failures=self.recorder.failures,
             resumed_from=st.resumed_from,
         )
-
-
-@dataclass
-class _LoopState:
-    run_id: str
-    resumed_from: int
-    started: float = field(default_factory=time.monotonic)
-    last_event_at: float = 0.0
-    learning_seconds: float = 0.0
-    metrics_at: int = 0
-    tick_at: float = 0.0
-    tick_events: int = 0
-    light_events: int = -1
-    publish_at: float = -1e9
-    publish_events: int = 0
-    snapshot_events: int = 0
-    snapshot_at: float = -1e9  # monotonic time of the last snapshot capture
-    last_cost: float = 0.0  # last publish capture: learning-thread blocking + child's pickling
-    capture_blocking: float = 0.0
-    captures: int = 0
-    snapshots: int = 0
-    drifts: int = 0
-    in_flight: Capture | None = None
-
-    def __post_init__(self) -> None:
-        self.metrics_at = self.resumed_from
-        self.tick_events = self.resumed_from
-        self.publish_events = self.resumed_from
-        self.snapshot_events = self.resumed_from

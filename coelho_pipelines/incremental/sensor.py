@@ -19,7 +19,6 @@ import dagster as dg
 from coelho_pipelines.batch import readiness
 from coelho_pipelines.batch.job_names import retraining_job_name
 from coelho_pipelines.incremental import live_store
-from coelho_pipelines.incremental.job import job_name, run_tags
 from coelho_pipelines.keeper import DEFAULT_POLICY, KeeperPolicy, build_keeper_sensor
 from coelho_pipelines.resources import LakehouseResource, RedisResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
@@ -44,10 +43,12 @@ def active_runs(instance: dg.DagsterInstance, job: str) -> list[dg.DagsterRun]:
 def build_learning_sensor(
     spec: UseCaseSpec, job: dg.JobDefinition, policy: KeeperPolicy = DEFAULT_POLICY
 ) -> dg.SensorDefinition:
+    """The switch keeping `job` (the use case's learning job) running, named after it and
+    launching its runs with its tags."""
     return build_keeper_sensor(
-        job_name(spec),
+        job.name,
         job,
-        tags=run_tags(spec),
+        tags=dict(job.tags),
         policy=policy,
         description=(
             f"Real-time training switch for {spec.key}: while on, keeps one long-lived "

@@ -18,11 +18,8 @@ import redis
 from incremental_helpers import endpoints, generate, make_topic, produce_events, settings
 
 from coelho_pipelines.incremental import live_store
-from coelho_pipelines.incremental.job import (
-    build_incremental_defs,
-    build_learning_job,
-    incremental_model_key,
-)
+from coelho_pipelines.incremental.defs import build_incremental_defs
+from coelho_pipelines.incremental.job import build_learning_job, incremental_model_key
 from coelho_pipelines.incremental.sensor import build_learning_sensor
 from coelho_pipelines.incremental.snapshot import SnapshotStore
 from coelho_pipelines.resources import (
@@ -258,6 +255,32 @@ def test_learner_config_lives_long_by_default() -> None:
     assert settings_.snapshot_interval_seconds == 30.0
     bounded = IncrementalLearningConfig(idle_timeout_seconds=5, max_duration_seconds=0).settings()
     assert bounded.idle_timeout_seconds == 5 and bounded.max_duration_seconds == math.inf
+
+
+def test_learner_config_is_generated_from_the_settings() -> None:
+    """One declaration: every setting is a run config key with its name and default."""
+    import math
+
+    from coelho_pipelines.incremental.job import IncrementalLearningConfig
+    from coelho_pipelines.incremental.settings import LearnerSettings
+
+    keys_users_set = {
+        "max_duration_seconds", "idle_timeout_seconds", "snapshot_every",
+        "snapshot_interval_seconds", "publish_every", "publish_interval_seconds",
+        "metrics_every", "until_events", "drift_warmup_events", "capture_mode", "topic",
+        "experiment", "redis_namespace", "consumer_group",
+    }  # fmt: skip
+    settings_fields = dataclasses.fields(LearnerSettings)
+    assert set(IncrementalLearningConfig.model_fields) == {f.name for f in settings_fields}
+    assert keys_users_set <= set(IncrementalLearningConfig.model_fields)
+    config, defaults = IncrementalLearningConfig(), LearnerSettings()
+    for f in settings_fields:
+        default = getattr(defaults, f.name)
+        assert getattr(config, f.name) == ("" if default is None else default), f.name
+    assert config.settings() == dataclasses.replace(defaults, idle_timeout_seconds=math.inf)
+    chosen = IncrementalLearningConfig(topic="t", capture_mode="inline", publish_budget=0.2)
+    assert (chosen.settings().topic, chosen.settings().capture_mode) == ("t", "inline")
+    assert chosen.settings().publish_budget == 0.2
 
 
 def test_switch_sensor_launches_a_kept_learner_with_a_lease() -> None:
