@@ -29,9 +29,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from coelho_pipelines import naming  # noqa: E402
 from coelho_pipelines.batch import features as feature_sql  # noqa: E402
 from coelho_pipelines.batch import training_set as ts  # noqa: E402
-from coelho_pipelines.ingestion.tables import (  # noqa: E402
+from coelho_pipelines.lakehouse.tables import (  # noqa: E402
     PARTITION_COLUMN,
     ensure_table,
     events_to_arrow,
@@ -247,7 +248,7 @@ def run(args: argparse.Namespace, spec, workdir: Path) -> None:
         write_raw(spec, lakehouse, args.rows)
         print(f"generated {args.rows:,} raw events in {time.perf_counter() - started:.1f} s")
 
-    features_uri = f"{lakehouse}/delta/{feature_sql.features_table_name(spec)}"
+    features_uri = f"{lakehouse}/delta/{naming.features_table_name(spec)}"
     selection = ts.Selection(max_rows=args.rows)
     duck_a, duck_features = best_of(args.repeats, duckdb_features, spec, raw_uri)
     pandas_a, pandas_features_frame = best_of(args.repeats, pandas_features, spec, raw_uri)

@@ -40,13 +40,13 @@ from coelho_pipelines.ingestion.consume import (  # noqa: E402
     read_ranges,
 )
 from coelho_pipelines.ingestion.pipeline import ingest  # noqa: E402
-from coelho_pipelines.ingestion.tables import (  # noqa: E402
+from coelho_pipelines.ingestion.validate import BatchDecoder  # noqa: E402
+from coelho_pipelines.lakehouse.tables import (  # noqa: E402
     PARTITION_COLUMN,
     ensure_table,
     raw_schema,
     with_ingestion_columns,
 )
-from coelho_pipelines.ingestion.validate import BatchDecoder  # noqa: E402
 from coelho_pipelines.resources import KafkaResource, LakehouseResource  # noqa: E402
 from coelho_pipelines.use_cases import get_spec  # noqa: E402
 
@@ -249,7 +249,7 @@ def queryable_latency(
     from deltalake import DeltaTable
 
     from coelho_pipelines.ingestion.continuous import ContinuousIngestion, ContinuousSettings
-    from coelho_pipelines.ingestion.tables import app_id
+    from coelho_pipelines.lakehouse.tables import app_id
 
     lake = LakehouseResource(uri=tempfile.mkdtemp(prefix="bench-latency-"))
     values, keys = generate_values(spec, int(seconds * rate) + 1)

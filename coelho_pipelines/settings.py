@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from coelho_pipelines.naming import table_uri as table_uri  # its home is naming; kept here
+
 DEFAULT_PORTS: dict[str, int] = {
     "kafka": 9092,
     "kafka_controller": 9093,
@@ -64,8 +66,3 @@ def storage_options_from_env() -> dict[str, str]:
         for key, value in os.environ.items()
         if key.startswith(prefix)
     }
-
-
-def table_uri(lakehouse_uri: str, table: str) -> str:
-    """Where a Delta table lives: `<lakehouse>/delta/<table>`."""
-    return f"{lakehouse_uri.rstrip('/')}/delta/{table}"

@@ -1,9 +1,9 @@
 """Sensors of the incremental learner.
 
-- `<uc>_incremental_learning`, the real-time training switch, a keeper (`keeper.py`): while it
-  is on, it keeps one long-lived learner run alive for that use case (launches one when none
-  is queued, starting, running or canceling, renews its lease, replaces one whose process
-  died). Off by default: turning it on in the UI starts real-time training; turning it off
+- `<uc>_incremental_learning_sensor`, the real-time training switch, a keeper (`keeper.py`):
+  while it is on, it keeps one long-lived learner run alive for that use case (launches one
+  when none is queued, starting, running or canceling, renews its lease, replaces one whose
+  process died). Off by default: turning it on in the UI starts real-time training; turning it off
   stops renewing the lease, so the learner snapshots and ends within a lease.
 - `<uc>_drift_retraining`: turns new drift records (Redis) into a run request of the batch
   job `<uc>_features_and_training` over today's and yesterday's partitions (it builds the
@@ -17,27 +17,31 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from coelho_pipelines.batch import readiness
-from coelho_pipelines.batch.job_names import retraining_job_name
 from coelho_pipelines.incremental import live_store
-from coelho_pipelines.incremental.job import job_name, run_tags
-from coelho_pipelines.keeper import DEFAULT_POLICY, KeeperPolicy, build_keeper_sensor
+from coelho_pipelines.incremental.job import run_tags
+from coelho_pipelines.keeper import (
+    ACTIVE_STATUSES,
+    DEFAULT_POLICY,
+    KeeperPolicy,
+    build_keeper_sensor,
+)
+from coelho_pipelines.naming import (
+    drift_sensor_name,
+    incremental_sensor_name,
+    retraining_job_name,
+)
 from coelho_pipelines.resources import LakehouseResource, RedisResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
-ACTIVE_STATUSES = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
 SWITCH_INTERVAL_SECONDS = DEFAULT_POLICY.interval_seconds
 DRIFT_INTERVAL_SECONDS = 60
 
 
 def active_runs(instance: dg.DagsterInstance, job: str) -> list[dg.DagsterRun]:
     return list(
-        instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=ACTIVE_STATUSES), limit=1)
+        instance.get_runs(
+            filters=dg.RunsFilter(job_name=job, statuses=list(ACTIVE_STATUSES)), limit=1
+        )
     )
 
 
@@ -45,7 +49,7 @@ def build_learning_sensor(
     spec: UseCaseSpec, job: dg.JobDefinition, policy: KeeperPolicy = DEFAULT_POLICY
 ) -> dg.SensorDefinition:
     return build_keeper_sensor(
-        job_name(spec),
+        incremental_sensor_name(spec),
         job,
         tags=run_tags(spec),
         policy=policy,
@@ -63,7 +67,7 @@ def build_drift_sensor(
     target = retraining_job_name(spec)
 
     @dg.sensor(
-        name=f"{spec.key}_drift_retraining",
+        name=drift_sensor_name(spec),
         job_name=target,
         minimum_interval_seconds=DRIFT_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,

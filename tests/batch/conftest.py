@@ -18,7 +18,7 @@ import dagster as dg
 import pytest
 from deltalake import write_deltalake
 
-from coelho_pipelines.ingestion.tables import (
+from coelho_pipelines.lakehouse.tables import (
     PARTITION_COLUMN,
     ensure_table,
     events_to_arrow,

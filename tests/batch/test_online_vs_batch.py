@@ -27,8 +27,8 @@ from coelho_pipelines.batch import comparison as cmp
 from coelho_pipelines.batch import evaluation, registry
 from coelho_pipelines.batch.online_vs_batch import build_online_vs_batch_asset
 from coelho_pipelines.incremental.snapshot import load_latest_snapshot
-from coelho_pipelines.ingestion.tables import PARTITION_COLUMN, ensure_table, raw_schema
-from coelho_pipelines.ingestion.tables import events_to_arrow as raw_rows
+from coelho_pipelines.lakehouse.tables import PARTITION_COLUMN, ensure_table, raw_schema
+from coelho_pipelines.lakehouse.tables import events_to_arrow as raw_rows
 from coelho_pipelines.resources import LakehouseResource, MlflowResource
 from coelho_serving import app as app_module
 
@@ -369,7 +369,8 @@ def test_it_refreshes_every_half_hour_once_its_upstreams_exist() -> None:
     """Its own automation condition, evaluated as the sensor does (no run is launched)."""
     from datetime import timedelta
 
-    from coelho_pipelines.batch.online_vs_batch import build_online_vs_batch_defs, sensor_name
+    from coelho_pipelines.batch.online_vs_batch import build_online_vs_batch_defs
+    from coelho_pipelines.naming import online_vs_batch_sensor_name as sensor_name
 
     spec = isolated_spec("tfd")
     part = build_online_vs_batch_defs(spec)

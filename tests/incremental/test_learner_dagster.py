@@ -25,6 +25,7 @@ from coelho_pipelines.incremental.job import (
 )
 from coelho_pipelines.incremental.sensor import build_learning_sensor
 from coelho_pipelines.incremental.snapshot import SnapshotStore
+from coelho_pipelines.naming import KIND_TAG, LEARNER_TAG, USE_CASE_TAG
 from coelho_pipelines.resources import (
     KafkaResource,
     LakehouseResource,
@@ -68,8 +69,8 @@ def test_definitions_name_the_asset_job_and_sensors(spec) -> None:
     dg.Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
     job = repo.get_job(f"{spec.key}_incremental_learning")
-    assert job.tags["coelho/kind"] == "incremental"
-    switch = repo.get_sensor_def(f"{spec.key}_incremental_learning")
+    assert job.tags[KIND_TAG] == "incremental"
+    switch = repo.get_sensor_def(f"{spec.key}_incremental_learning_sensor")
     assert switch.default_status == dg.DefaultSensorStatus.STOPPED
     assert switch.job_name == job.name
     assert repo.get_sensor_def(f"{spec.key}_drift_retraining").job_name == retraining.name
@@ -108,7 +109,7 @@ def test_switch_sensor_requests_a_learner_only_when_none_is_active() -> None:
             result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
             assert bool(result.run_requests) is launches, status
             if launches:
-                assert result.run_requests[0].tags["coelho/kind"] == "incremental"
+                assert result.run_requests[0].tags[KIND_TAG] == "incremental"
             else:
                 assert run.run_id in result.skip_message
 
@@ -150,12 +151,12 @@ def test_switch_sensor_launches_only_while_it_is_on(tmp_path) -> None:
         entry = next(iter(context.create_request_context().get_code_location_entries().values()))
         assert entry.load_error is None, entry.load_error
         repo = entry.code_location.get_repository("__repository__")
-        remote = repo.get_sensor("ecci_incremental_learning")
+        remote = repo.get_sensor("ecci_incremental_learning_sensor")
         instance.start_sensor(remote)
         list(execute_sensor_iteration(context, log, None, None))
         runs = instance.get_runs()
         assert [r.job_name for r in runs] == ["ecci_incremental_learning"]
-        assert runs[0].tags["coelho/use_case"] == "ecci"
+        assert runs[0].tags[USE_CASE_TAG] == "ecci"
 
 
 @pytest.mark.services
@@ -175,7 +176,7 @@ def test_job_run_reports_incremental_model_materializations(
             "mlflow": MlflowResource(tracking_uri=ends.mlflow_tracking_uri),
         },
         instance=dg.DagsterInstance.ephemeral(),
-        tags={"coelho/kind": "incremental"},
+        tags={KIND_TAG: "incremental"},
     )
     assert result.success
     materializations = result.asset_materializations_for_node("ecci_incremental_learner")
@@ -268,8 +269,8 @@ def test_switch_sensor_launches_a_kept_learner_with_a_lease() -> None:
     with dg.instance_for_test() as instance:
         result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
         [request] = result.run_requests
-        assert request.tags[KEEPER_TAG] == "ecci_incremental_learning"
-        assert request.tags["coelho/learner"] == "ecci"
+        assert request.tags[KEEPER_TAG] == "ecci_incremental_learning_sensor"
+        assert request.tags[LEARNER_TAG] == "ecci"
         assert float(request.tags[LEASE_TAG]) > time.time()
 
 
@@ -320,7 +321,7 @@ def test_learner_ends_itself_as_a_success_when_its_lease_lapses(
                 "mlflow": MlflowResource(tracking_uri=ends.mlflow_tracking_uri),
             },
             instance=instance,
-            tags={"coelho/kind": "incremental", LEASE_TAG: f"{time.time() + 600:.0f}"},
+            tags={KIND_TAG: "incremental", LEASE_TAG: f"{time.time() + 600:.0f}"},
         )
         driver.join(timeout=30)
     assert result.success

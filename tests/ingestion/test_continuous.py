@@ -26,15 +26,14 @@ from ingest_helpers import private_spec, produce_events, produce_values
 from coelho_pipelines.ingestion.assets import (
     build_ingestion_asset,
     build_ingestion_job,
-    ingestion_job_name,
-    ingestion_op_name,
     ingestion_tags,
     raw_events_key,
 )
 from coelho_pipelines.ingestion.checks import CHECK_NAMES
-from coelho_pipelines.ingestion.sensor import sensor_name
-from coelho_pipelines.ingestion.tables import app_id
 from coelho_pipelines.keeper import HEARTBEAT_TAG, KEEPER_TAG, LEASE_TAG, keep_alive
+from coelho_pipelines.lakehouse.tables import app_id
+from coelho_pipelines.naming import ingestion_job_name, ingestion_op_name
+from coelho_pipelines.naming import ingestion_sensor_name as sensor_name
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 
 pytestmark = pytest.mark.services

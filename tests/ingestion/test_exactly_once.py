@@ -18,7 +18,7 @@ from fake_events import fake_events
 from ingest_helpers import private_spec, produce_events, produce_values
 
 from coelho_pipelines.ingestion.pipeline import ingest
-from coelho_pipelines.ingestion.tables import app_id, raw_schema
+from coelho_pipelines.lakehouse.tables import app_id, raw_schema
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 
 pytestmark = pytest.mark.services

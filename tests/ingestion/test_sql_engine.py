@@ -10,7 +10,7 @@ from deltalake import DeltaTable, write_deltalake
 from fake_events import fake_events
 
 from coelho_pipelines import sql_engine
-from coelho_pipelines.ingestion.tables import (
+from coelho_pipelines.lakehouse.tables import (
     PARTITION_COLUMN,
     ensure_table,
     events_to_arrow,
