@@ -207,7 +207,7 @@ def whole_job(spec, rows: int, tracking_uri: str, workdir: Path) -> dict:
                   "dagster/asset_partition_range_end": f"2026-01-{days:02d}"},
         )  # fmt: skip
         features_seconds = time.perf_counter() - started
-        job = defs.resolve_job_def(f"{spec.key}_batch_training")
+        job = defs.resolve_job_def(naming.training_job_name(spec))
         started = time.perf_counter()
         result = job.execute_in_process(instance=instance, raise_on_error=False)
         job_seconds = time.perf_counter() - started
@@ -285,7 +285,7 @@ def run(args: argparse.Namespace, spec, workdir: Path) -> None:
     with mlflow_server(args.tracking_uri) as tracking_uri:
         job = whole_job(spec, args.job_rows, tracking_uri, workdir)
     steps = ", ".join(f"{k.split('__', 1)[-1]} {v:.1f}s" for k, v in job["steps"].items())
-    print(f"{spec.key}_batch_training on {job['rows']:,} events: {job['job_seconds']:.1f} s "
+    print(f"{naming.training_job_name(spec)} on {job['rows']:,} events: {job['job_seconds']:.1f} s "
           f"(success={job['success']}; target < 300 s); features backfill of 10 days in one run "
           f"{job['features_backfill_seconds']:.1f} s")  # fmt: skip
     print(f"  steps: {steps}")

@@ -33,7 +33,7 @@ from coelho_pipelines.incremental.features import FeaturePipeline
 from coelho_pipelines.incremental.runner import LearnerRun, RunHooks
 from coelho_pipelines.incremental.sensor import build_drift_sensor
 from coelho_pipelines.incremental.snapshot import SnapshotStore
-from coelho_pipelines.naming import MLFLOW_PARADIGM_TAG, MLFLOW_USE_CASE_TAG
+from coelho_pipelines.naming import MLFLOW_PARADIGM_TAG, MLFLOW_USE_CASE_TAG, retraining_job_name
 from coelho_pipelines.resources import LakehouseResource, RedisResource
 from coelho_pipelines.use_cases import get_spec
 from coelho_pipelines.use_cases.spec import PromotionPolicy
@@ -371,7 +371,7 @@ def test_drift_is_recorded_and_reaches_the_retraining_sensor(
         assert not result.run_requests
         assert f"the latest at {records[-1]['events_learned']} events" in result.skip_message
         assert "not retraining: no raw events yet" in result.skip_message
-        assert sensor.job_name == "tfd_features_and_training"
+        assert sensor.job_name == retraining_job_name(get_spec("tfd"))
         assert result.cursor == str(records[-1]["id"])
         again = dg.build_sensor_context(
             instance=instance, resources=resources, cursor=result.cursor

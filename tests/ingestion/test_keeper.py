@@ -19,7 +19,7 @@ from coelho_pipelines.keeper import (
     RunState,
     decide,
 )
-from coelho_pipelines.naming import KIND_TAG
+from coelho_pipelines.naming import KIND_TAG, ingestion_sensor_name
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 from coelho_pipelines.use_cases import get_spec
 
@@ -97,7 +97,8 @@ def _sensor_and_job():
             "lakehouse": LakehouseResource(uri="/nonexistent"),
         },
     )
-    return spec, defs.resolve_sensor_def("eta_ingestion_sensor"), defs.resolve_job_def(job.name)
+    sensor = defs.resolve_sensor_def(ingestion_sensor_name(spec))
+    return spec, sensor, defs.resolve_job_def(job.name)
 
 
 def _add_run(instance: dg.DagsterInstance, job_name: str, status, tags: dict) -> dg.DagsterRun:
@@ -111,7 +112,7 @@ def test_sensor_keeps_one_run_and_replaces_a_dead_one() -> None:
         first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
         [request] = first.run_requests
         assert request.run_config == continuous_run_config(spec)
-        assert request.tags[KEEPER_TAG] == "eta_ingestion_sensor"
+        assert request.tags[KEEPER_TAG] == ingestion_sensor_name(spec)
         assert request.tags[KIND_TAG] == "ingestion"
         assert float(request.tags[LEASE_TAG]) > time.time()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from coelho_pipelines.naming import incremental_sensor_name
+from coelho_pipelines.naming import incremental_job_name, incremental_sensor_name
 from coelho_pipelines.platform import free_port
 from coelho_pipelines.platform import kafka as kafka_platform
 from coelho_pipelines.platform.apps import subcommand_options
@@ -193,7 +193,7 @@ def test_up_status_down_up_keeps_data(platform_user: dict[str, str]) -> None:
         assert "dagster: terminated" in down.stdout, down.stdout
         runs = stored_runs(env)
         assert [run for run in runs if run[1] == "FAILURE"] == [], runs
-        kept = {f"{s.key}_incremental_learning" for s in all_specs()}
+        kept = {incremental_job_name(s) for s in all_specs()}
         assert {job for job, state in runs if state == "CANCELED"} >= kept, runs
     after = status(env)
     for name, pid in pids.items():
