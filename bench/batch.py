@@ -50,7 +50,7 @@ def write_raw(spec, lakehouse: str, rows: int, days: int = DAYS) -> str:
     """`rows` generated events appended to the raw table in chunks (the ingestion layout)."""
     from deltalake import write_deltalake
 
-    uri = f"{lakehouse}/delta/{spec.topic}"
+    uri = naming.raw_table_uri(lakehouse, spec)
     table = ensure_table(uri, raw_schema(spec), [PARTITION_COLUMN])
     generator = spec.generator(seed=3, start=START, events_per_second=rows / (days * 86_400))
     offset = 0
@@ -242,13 +242,13 @@ def main() -> None:
 
 def run(args: argparse.Namespace, spec, workdir: Path) -> None:
     lakehouse = str(workdir / "lakehouse")
-    raw_uri = f"{lakehouse}/delta/{spec.topic}"
+    raw_uri = naming.raw_table_uri(lakehouse, spec)
     if not feature_sql.table_exists(raw_uri):
         started = time.perf_counter()
         write_raw(spec, lakehouse, args.rows)
         print(f"generated {args.rows:,} raw events in {time.perf_counter() - started:.1f} s")
 
-    features_uri = f"{lakehouse}/delta/{naming.features_table_name(spec)}"
+    features_uri = naming.table_uri(lakehouse, naming.features_table_name(spec))
     selection = ts.Selection(max_rows=args.rows)
     duck_a, duck_features = best_of(args.repeats, duckdb_features, spec, raw_uri)
     pandas_a, pandas_features_frame = best_of(args.repeats, pandas_features, spec, raw_uri)

@@ -52,6 +52,7 @@ def measure(args: argparse.Namespace, bootstrap: str) -> dict[str, float]:
     from deltalake import DeltaTable
 
     from coelho_pipelines.lakehouse.tables import app_id
+    from coelho_pipelines.naming import raw_table_uri
     from coelho_pipelines.platform.kafka import ensure_topics
     from coelho_pipelines.use_cases import get_spec
 
@@ -89,7 +90,7 @@ def measure(args: argparse.Namespace, bootstrap: str) -> dict[str, float]:
         producer.flush(10)
 
     threading.Thread(target=produce, daemon=True).start()
-    uri = str(work / "lakehouse" / "delta" / spec.topic)
+    uri = raw_table_uri(str(work / "lakehouse"), spec)
     seen = {p: 0 for p in range(3)}
     latencies: list[float] = []
     peak_rss = 0

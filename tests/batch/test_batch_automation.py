@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
+from coelho_pipelines import naming
 from coelho_pipelines.batch import readiness
 from coelho_pipelines.batch.assets import build_features_asset
 from coelho_pipelines.batch.automation import build_features_automation_sensor
@@ -152,7 +153,7 @@ def test_first_training_waits_for_a_sound_split_then_requests_features_and_train
     waiting = evaluate(instance, spec, lakehouse, day)
     assert isinstance(waiting, dg.SkipReason)
     assert "not enough" in waiting.skip_message and "positives" in waiting.skip_message
-    counts, _ = readiness.split_counts(spec, lakehouse.table_uri(spec.topic), day, day)
+    counts, _ = readiness.split_counts(spec, naming.raw_table_uri(lakehouse.uri, spec), day, day)
     assert sum(c["rows"] for c in counts.values()) == 900
     assert readiness.shortfalls(spec, counts)
 
@@ -163,7 +164,7 @@ def test_first_training_waits_for_a_sound_split_then_requests_features_and_train
     assert request.tags[readiness.RANGE_START_TAG] == day.isoformat()  # no events the day before
     assert request.tags[readiness.RANGE_END_TAG] == day.isoformat()
     assert request.tags[USE_CASE_TAG] == spec.key
-    counts, _ = readiness.split_counts(spec, lakehouse.table_uri(spec.topic), day, day)
+    counts, _ = readiness.split_counts(spec, naming.raw_table_uri(lakehouse.uri, spec), day, day)
     assert not readiness.shortfalls(spec, counts)
     assert all(c["positives"] >= readiness.MIN_POSITIVES[s] for s, c in counts.items())
 

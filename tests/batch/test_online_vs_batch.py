@@ -23,6 +23,7 @@ import pytest
 from deltalake import write_deltalake
 from fastapi.testclient import TestClient
 
+from coelho_pipelines import naming
 from coelho_pipelines.batch import comparison as cmp
 from coelho_pipelines.batch import evaluation, registry
 from coelho_pipelines.batch.online_vs_batch import build_online_vs_batch_asset
@@ -174,7 +175,7 @@ def test_both_models_are_scored_on_the_same_unseen_rows(
     assert metadata["eligible_rows"] == NEWER
 
     # The same rows, through both models, as the asset scored them (no other row: no leakage).
-    comparison = cmp.compare(spec, stack.mlflow_uri, f"{stack.lakehouse}/delta/{spec.topic}",
+    comparison = cmp.compare(spec, stack.mlflow_uri, naming.raw_table_uri(stack.lakehouse, spec),
                              {}, max_rows=5000, min_rows=20)  # fmt: skip
     newer_ids = [event[spec.id_field] for event in newer]
     assert sorted(comparison.scores.ids) == sorted(newer_ids)

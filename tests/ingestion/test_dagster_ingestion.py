@@ -72,7 +72,7 @@ def test_checks_catch_duplicates_and_out_of_range_values(
     from coelho_pipelines.lakehouse.tables import PARTITION_COLUMN, ensure_table, events_to_arrow
 
     spec = private_spec("eta", kafka.bootstrap_servers)
-    uri = lakehouse.table_uri(spec.topic)
+    uri = lakehouse.table_uri(naming.raw_table_name(spec))
     events = fake_events(spec, 50, seed=2)
     events.append(dict(events[0], driver_rating=9.5))  # a duplicate id, out of range
     ensure_table(uri, events_to_arrow(spec, events).schema, [PARTITION_COLUMN])
@@ -93,7 +93,7 @@ def test_maintenance_compacts_and_keeps_rows(
     spec = private_spec("tfd", kafka.bootstrap_servers)
     produce_events(kafka.bootstrap_servers, spec, fake_events(spec, 1_200, seed=6))
     ingest(spec, kafka, lakehouse, batch_size=100)
-    uri = lakehouse.table_uri(spec.topic)
+    uri = lakehouse.table_uri(naming.raw_table_name(spec))
     before = file_stats(uri)
     assert before["files"] >= 10 and before["rows"] == 1_200
     ids_before = sorted(DeltaTable(uri).to_pyarrow_table().column("transaction_id").to_pylist())

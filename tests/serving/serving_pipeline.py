@@ -40,7 +40,7 @@ def ingest_all(stack: Any, spec: Any, at_least: int) -> int:
 def _partition_range(stack: Any, spec: Any) -> tuple[str, str]:
     import duckdb
 
-    from coelho_pipelines.settings import table_uri
+    from coelho_pipelines import naming
     from coelho_pipelines.sql_engine import delta_extension_path
 
     con = duckdb.connect()
@@ -48,7 +48,7 @@ def _partition_range(stack: Any, spec: Any) -> tuple[str, str]:
     first, last = con.execute(
         f"SELECT CAST(min(CAST({spec.time_field} AS DATE)) AS VARCHAR), "
         f"CAST(max(CAST({spec.time_field} AS DATE)) AS VARCHAR) "
-        f"FROM delta_scan('{table_uri(stack.lakehouse, spec.topic)}')"
+        f"FROM delta_scan('{naming.raw_table_uri(stack.lakehouse, spec)}')"
     ).fetchone()
     return first, last
 
