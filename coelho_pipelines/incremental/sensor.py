@@ -26,6 +26,7 @@ from coelho_pipelines.keeper import (
     build_keeper_sensor,
 )
 from coelho_pipelines.naming import (
+    TRIGGER_TAG,
     drift_sensor_name,
     incremental_sensor_name,
     retraining_job_name,
@@ -118,7 +119,7 @@ def drift_request(
         verdict,
         run_key=f"drift-{latest['events_learned']}",
         tags={
-            "coelho/trigger": "drift",
+            TRIGGER_TAG: "drift",
             "coelho/drift_id": str(latest["id"]),
             "coelho/drift_events_learned": str(latest["events_learned"]),
         },
