@@ -29,9 +29,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from coelho_pipelines import naming  # noqa: E402
 from coelho_pipelines.batch import features as feature_sql  # noqa: E402
 from coelho_pipelines.batch import training_set as ts  # noqa: E402
-from coelho_pipelines.ingestion.tables import (  # noqa: E402
+from coelho_pipelines.lakehouse.tables import (  # noqa: E402
     PARTITION_COLUMN,
     ensure_table,
     events_to_arrow,
@@ -49,7 +50,7 @@ def write_raw(spec, lakehouse: str, rows: int, days: int = DAYS) -> str:
     """`rows` generated events appended to the raw table in chunks (the ingestion layout)."""
     from deltalake import write_deltalake
 
-    uri = f"{lakehouse}/delta/{spec.topic}"
+    uri = naming.raw_table_uri(lakehouse, spec)
     table = ensure_table(uri, raw_schema(spec), [PARTITION_COLUMN])
     generator = spec.generator(seed=3, start=START, events_per_second=rows / (days * 86_400))
     offset = 0
@@ -206,7 +207,7 @@ def whole_job(spec, rows: int, tracking_uri: str, workdir: Path) -> dict:
                   "dagster/asset_partition_range_end": f"2026-01-{days:02d}"},
         )  # fmt: skip
         features_seconds = time.perf_counter() - started
-        job = defs.resolve_job_def(f"{spec.key}_batch_training")
+        job = defs.resolve_job_def(naming.training_job_name(spec))
         started = time.perf_counter()
         result = job.execute_in_process(instance=instance, raise_on_error=False)
         job_seconds = time.perf_counter() - started
@@ -241,13 +242,13 @@ def main() -> None:
 
 def run(args: argparse.Namespace, spec, workdir: Path) -> None:
     lakehouse = str(workdir / "lakehouse")
-    raw_uri = f"{lakehouse}/delta/{spec.topic}"
+    raw_uri = naming.raw_table_uri(lakehouse, spec)
     if not feature_sql.table_exists(raw_uri):
         started = time.perf_counter()
         write_raw(spec, lakehouse, args.rows)
         print(f"generated {args.rows:,} raw events in {time.perf_counter() - started:.1f} s")
 
-    features_uri = f"{lakehouse}/delta/{feature_sql.features_table_name(spec)}"
+    features_uri = naming.table_uri(lakehouse, naming.features_table_name(spec))
     selection = ts.Selection(max_rows=args.rows)
     duck_a, duck_features = best_of(args.repeats, duckdb_features, spec, raw_uri)
     pandas_a, pandas_features_frame = best_of(args.repeats, pandas_features, spec, raw_uri)
@@ -284,7 +285,7 @@ def run(args: argparse.Namespace, spec, workdir: Path) -> None:
     with mlflow_server(args.tracking_uri) as tracking_uri:
         job = whole_job(spec, args.job_rows, tracking_uri, workdir)
     steps = ", ".join(f"{k.split('__', 1)[-1]} {v:.1f}s" for k, v in job["steps"].items())
-    print(f"{spec.key}_batch_training on {job['rows']:,} events: {job['job_seconds']:.1f} s "
+    print(f"{naming.training_job_name(spec)} on {job['rows']:,} events: {job['job_seconds']:.1f} s "
           f"(success={job['success']}; target < 300 s); features backfill of 10 days in one run "
           f"{job['features_backfill_seconds']:.1f} s")  # fmt: skip
     print(f"  steps: {steps}")

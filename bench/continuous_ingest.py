@@ -31,11 +31,11 @@ def child(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from coelho_pipelines.definitions import build_definitions
-    from coelho_pipelines.ingestion.assets import ingestion_op_name
+    from coelho_pipelines.naming import ingestion_job_name, ingestion_op_name
     from coelho_pipelines.use_cases import get_spec
 
     spec = get_spec("tfd")
-    job = build_definitions().resolve_job_def(f"{spec.key}_ingestion")
+    job = build_definitions().resolve_job_def(ingestion_job_name(spec))
     instance = dg.DagsterInstance.local_temp(tempdir=args.instance_dir)
     result = job.execute_in_process(
         run_config={"ops": {ingestion_op_name(spec): {"config": {"continuous": True}}}},
@@ -51,7 +51,8 @@ def measure(args: argparse.Namespace, bootstrap: str) -> dict[str, float]:
     from confluent_kafka import Producer
     from deltalake import DeltaTable
 
-    from coelho_pipelines.ingestion.tables import app_id
+    from coelho_pipelines.lakehouse.tables import app_id
+    from coelho_pipelines.naming import raw_table_uri
     from coelho_pipelines.platform.kafka import ensure_topics
     from coelho_pipelines.use_cases import get_spec
 
@@ -89,7 +90,7 @@ def measure(args: argparse.Namespace, bootstrap: str) -> dict[str, float]:
         producer.flush(10)
 
     threading.Thread(target=produce, daemon=True).start()
-    uri = str(work / "lakehouse" / "delta" / spec.topic)
+    uri = raw_table_uri(str(work / "lakehouse"), spec)
     seen = {p: 0 for p in range(3)}
     latencies: list[float] = []
     peak_rss = 0

@@ -116,7 +116,7 @@ def batch_row(spec: UseCaseSpec, generator: Any, events: list[dict]) -> dict:
 
     from coelho_pipelines.batch import features as feature_sql
     from coelho_pipelines.batch import training_set as ts
-    from coelho_pipelines.ingestion.tables import (
+    from coelho_pipelines.lakehouse.tables import (
         PARTITION_COLUMN,
         ensure_table,
         events_to_arrow,

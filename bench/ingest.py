@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from coelho_pipelines import naming  # noqa: E402
 from coelho_pipelines.events.validate import BatchDecoder  # noqa: E402
 from coelho_pipelines.ingestion.consume import (  # noqa: E402
     ConsumeStats,
@@ -41,13 +42,13 @@ from coelho_pipelines.ingestion.consume import (  # noqa: E402
     read_ranges,
 )
 from coelho_pipelines.ingestion.pipeline import ingest  # noqa: E402
-from coelho_pipelines.ingestion.tables import (  # noqa: E402
+from coelho_pipelines.kafka_produce import produce_retrying  # noqa: E402
+from coelho_pipelines.lakehouse.tables import (  # noqa: E402
     PARTITION_COLUMN,
     ensure_table,
     raw_schema,
     with_ingestion_columns,
 )
-from coelho_pipelines.kafka_produce import produce_retrying  # noqa: E402
 from coelho_pipelines.resources import KafkaResource, LakehouseResource  # noqa: E402
 from coelho_pipelines.use_cases import get_spec  # noqa: E402
 
@@ -177,7 +178,7 @@ def build_sql_table(spec, rows: int, base: int = 100_000) -> str:
     decoded = BatchDecoder(spec).decode(values)
     events = decoded.events
     root = tempfile.mkdtemp(prefix="bench-sql-")
-    uri = f"{root}/delta/{spec.topic}"
+    uri = naming.raw_table_uri(root, spec)
     ensure_table(uri, raw_schema(spec), [PARTITION_COLUMN])
     written, copy = 0, 0
     while written < rows:
@@ -200,7 +201,7 @@ def sql_latency(lakehouse_root: str, spec, repeats: int = 5) -> dict[str, float]
 
     from coelho_pipelines.sql_engine import run_query
 
-    uri = f"{lakehouse_root}/delta/{spec.topic}"
+    uri = naming.raw_table_uri(lakehouse_root, spec)
     first = time.perf_counter()
     result = run_query(lakehouse_root, spec, GROUP_BY_SQL)
     cold = time.perf_counter() - first
@@ -245,7 +246,7 @@ def queryable_latency(
     from deltalake import DeltaTable
 
     from coelho_pipelines.ingestion.continuous import ContinuousIngestion, ContinuousSettings
-    from coelho_pipelines.ingestion.tables import app_id
+    from coelho_pipelines.lakehouse.tables import app_id
 
     lake = LakehouseResource(uri=tempfile.mkdtemp(prefix="bench-latency-"))
     values, keys = generate_values(spec, int(seconds * rate) + 1)
@@ -283,7 +284,7 @@ def queryable_latency(
     threading.Thread(target=producer, daemon=True).start()
     latencies: list[float] = []
     seen = {p: 0 for p in range(3)}
-    uri = lake.table_uri(spec.topic)
+    uri = lake.table_uri(naming.raw_table_name(spec))
     deadline = time.monotonic() + seconds + 60
     while time.monotonic() < deadline:
         time.sleep(0.2)

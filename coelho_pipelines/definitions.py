@@ -8,7 +8,8 @@ import dagster as dg
 
 from coelho_pipelines.batch.defs import build_batch_defs
 from coelho_pipelines.incremental.defs import build_incremental_defs
-from coelho_pipelines.ingestion.defs import build_ingestion_defs, build_maintenance_defs
+from coelho_pipelines.ingestion.defs import build_ingestion_defs
+from coelho_pipelines.lakehouse.defs import build_maintenance_defs
 from coelho_pipelines.resources import build_resources
 from coelho_pipelines.topics import build_topic_defs
 from coelho_pipelines.use_cases import all_specs

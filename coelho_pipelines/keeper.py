@@ -28,18 +28,14 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
+from coelho_pipelines.naming import IN_FLIGHT_STATUSES
+
 T = TypeVar("T")
 _DONE = object()
 LEASE_TAG = "coelho/lease_until"
 HEARTBEAT_TAG = "coelho/heartbeat"
 KEEPER_TAG = "coelho/keeper"
-ACTIVE_STATUSES = (
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-)
+ACTIVE_STATUSES = tuple(dg.DagsterRunStatus(status) for status in IN_FLIGHT_STATUSES)
 # Only runs whose process should be alive can be stale; a queued run waits for a slot.
 _RUNNING = {dg.DagsterRunStatus.STARTED.value, dg.DagsterRunStatus.CANCELING.value}
 

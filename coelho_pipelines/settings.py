@@ -148,8 +148,3 @@ def storage_option_variables() -> dict[str, str]:
 def storage_options_from_env() -> dict[str, str]:
     """delta-rs storage options of the lakehouse: `COELHO_STORAGE_<OPTION>` variables."""
     return {option: os.environ[name] for option, name in storage_option_variables().items()}
-
-
-def table_uri(lakehouse_uri: str, table: str) -> str:
-    """Where a Delta table lives: `<lakehouse>/delta/<table>`."""
-    return f"{lakehouse_uri.rstrip('/')}/delta/{table}"

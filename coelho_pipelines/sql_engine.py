@@ -36,7 +36,7 @@ from uuid import UUID
 
 import duckdb
 
-from coelho_pipelines.settings import table_uri
+from coelho_pipelines.naming import raw_table_name, raw_table_uri
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 DEFAULT_LIMIT = 10_000
@@ -319,7 +319,7 @@ def _lakehouse_parts(lakehouse: Any) -> tuple[str, dict[str, str]]:
 
 def spec_table_uri(lakehouse: Any, spec: UseCaseSpec) -> str:
     root, _ = _lakehouse_parts(lakehouse)
-    return table_uri(root, spec.topic)
+    return raw_table_uri(root, spec)
 
 
 # --- public API -----------------------------------------------------------------------------
@@ -342,7 +342,7 @@ def run_query(
         raise SqlRejected(f"rejected: limit must be an integer from 1 to {MAX_LIMIT}")
     text = check_query(query)
     root, options = _lakehouse_parts(lakehouse)
-    database = _database(table_uri(root, spec.topic), options, memory_limit)
+    database = _database(raw_table_uri(root, spec), options, memory_limit)
     cursor = database.cursor()
     timer = threading.Timer(timeout_s, cursor.interrupt)
     started = time.perf_counter()
@@ -382,13 +382,13 @@ def table_cursor(lakehouse: Any, spec: UseCaseSpec) -> duckdb.DuckDBPyConnection
     """A cursor on the locked-down database of the use case's table, for trusted callers
     (asset checks, batch training) that run their own SELECTs over `data`. Close it after use."""
     root, options = _lakehouse_parts(lakehouse)
-    return _database(table_uri(root, spec.topic), options).cursor()
+    return _database(raw_table_uri(root, spec), options).cursor()
 
 
 def table_schema(lakehouse: Any, spec: UseCaseSpec) -> TableSchema:
     """Columns (name, DuckDB type) and row count of the use case's raw table."""
     root, options = _lakehouse_parts(lakehouse)
-    database = _database(table_uri(root, spec.topic), options)
+    database = _database(raw_table_uri(root, spec), options)
     cursor = database.cursor()
     try:
         described = cursor.execute(f"DESCRIBE {VIEW}").fetchall()
@@ -396,7 +396,7 @@ def table_schema(lakehouse: Any, spec: UseCaseSpec) -> TableSchema:
     finally:
         cursor.close()
     columns = [{"name": row[0], "type": row[1]} for row in described]
-    return TableSchema(table=spec.topic, columns=columns, row_count=int(count))
+    return TableSchema(table=raw_table_name(spec), columns=columns, row_count=int(count))
 
 
 def jsonable(value: Any) -> Any:

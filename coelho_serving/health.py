@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from coelho_pipelines.settings import table_uri
+from coelho_pipelines.naming import raw_table_uri
 from coelho_serving.config import DEPENDENCIES, ServingConfig
 
 CONSEQUENCES = {
@@ -74,8 +74,7 @@ def check_lakehouse(config: ServingConfig, storage_options: dict[str, str]) -> s
     from coelho_pipelines.use_cases import all_specs
 
     found = sum(
-        DeltaTable.is_deltatable(table_uri(uri, spec.topic), storage_options)
-        for spec in all_specs()
+        DeltaTable.is_deltatable(raw_table_uri(uri, spec), storage_options) for spec in all_specs()
     )
     return f"{found} table(s) reachable under {uri}"
 

@@ -24,6 +24,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, StreamingResp
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from coelho_pipelines.naming import LAUNCHED_BY_TAG, training_job_name
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 from coelho_serving import dagster_proxy, ui_data
 from coelho_serving.routers import PREFIX, RUN_ID, ServicesDep
@@ -280,8 +281,6 @@ async def _updates(
 
 def retrain_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
     """`POST /batch/<uc>/retrain` and `GET /batch/<uc>/retrain/<run_id>` (Dagster proxy)."""
-    from coelho_pipelines.batch.job_names import training_job_name
-
     uc = spec.key
     job = training_job_name(spec)
     router = _router(f"{PREFIX}/batch/{uc}", f"batch {uc}", guard)
@@ -298,7 +297,7 @@ def retrain_router(spec: UseCaseSpec, guard: Guard) -> APIRouter:
         responses=errors,
     )
     async def retrain() -> RetrainRun:
-        return RetrainRun(**await dagster_proxy.launch(job, {"coelho/launched_by": "ui"}))
+        return RetrainRun(**await dagster_proxy.launch(job, {LAUNCHED_BY_TAG: "ui"}))
 
     @router.get(
         "/retrain/{run_id}",

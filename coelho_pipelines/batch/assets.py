@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from coelho_pipelines import naming
 from coelho_pipelines.batch import features as feature_sql
 from coelho_pipelines.batch import training_set as ts
 from coelho_pipelines.batch.automation import features_condition
@@ -144,7 +145,7 @@ def _png_markdown(images: list[tuple[str, bytes]]) -> str:
 
 
 def _load_splits(spec: UseCaseSpec, lakehouse: LakehouseResource, version: int) -> dict:
-    uri = lakehouse.table_uri(ts.training_set_table_name(spec))
+    uri = lakehouse.table_uri(naming.training_set_table_name(spec))
     return ts.read_splits(uri, version, lakehouse.storage_options, spec.time_field)
 
 
@@ -158,7 +159,7 @@ def _layout(spec: UseCaseSpec):
 
 
 def build_features_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
-    table_name = feature_sql.features_table_name(spec)
+    table_name = naming.features_table_name(spec)
 
     with warnings.catch_warnings():  # BackfillPolicy is marked beta; it is what we need
         warnings.simplefilter("ignore", dg.BetaWarning)
@@ -186,10 +187,11 @@ def _features_asset(spec: UseCaseSpec, table_name: str) -> dg.AssetsDefinition:
         window = context.partition_time_window
         start = window.start.date()
         end = (window.end - timedelta(days=1)).date()
-        raw_uri = lakehouse.table_uri(spec.topic)
+        raw_uri = lakehouse.table_uri(naming.raw_table_name(spec))
         if not feature_sql.table_exists(raw_uri, lakehouse.storage_options):
             raise dg.Failure(
-                description=f"no raw table at {raw_uri}: run {spec.key}_ingestion first"
+                description=f"no raw table at {raw_uri}: "
+                f"run {naming.ingestion_job_name(spec)} first"
             )
         con = feature_sql.connect()
         feature_sql.register_delta(con, "raw", raw_uri, lakehouse.storage_options)
@@ -221,7 +223,7 @@ def _features_asset(spec: UseCaseSpec, table_name: str) -> dg.AssetsDefinition:
 
 
 def build_training_set_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
-    table_name = ts.training_set_table_name(spec)
+    table_name = naming.training_set_table_name(spec)
 
     @dg.asset(
         key=asset_key(spec, TRAINING_SET),
@@ -245,7 +247,7 @@ def build_training_set_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
             selection = config.selection()
         except ValueError as error:
             raise dg.Failure(description=f"invalid training set config: {error}") from error
-        features_uri = lakehouse.table_uri(feature_sql.features_table_name(spec))
+        features_uri = lakehouse.table_uri(naming.features_table_name(spec))
         if not feature_sql.table_exists(features_uri, lakehouse.storage_options):
             raise dg.Failure(
                 description=f"no features table at {features_uri}: materialize "
@@ -253,7 +255,7 @@ def build_training_set_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
             )
         con = feature_sql.connect()
         if spec.profile is not None:  # customers, profiled from the raw events
-            raw_uri = lakehouse.table_uri(spec.topic)
+            raw_uri = lakehouse.table_uri(naming.raw_table_name(spec))
             feature_sql.register_delta(con, "raw", raw_uri, lakehouse.storage_options)
             table = ts.select_customer_training_set(spec, con, selection)
         else:

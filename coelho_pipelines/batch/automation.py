@@ -22,6 +22,7 @@ from datetime import timedelta
 import dagster as dg
 
 from coelho_pipelines.batch.lineage import FEATURES, asset_key, batch_tags
+from coelho_pipelines.naming import features_automation_sensor_name
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 FEATURES_CRON = "*/5 * * * *"
@@ -46,10 +47,6 @@ def features_condition() -> dg.AutomationCondition:
         & (today | (~today & closing).with_label("yesterday, not built since it closed"))
         & ~dg.AutomationCondition.in_progress()
     ).with_label("features: today on a cadence, yesterday once closed")
-
-
-def features_automation_sensor_name(spec: UseCaseSpec) -> str:
-    return f"{spec.key}_features_automation"
 
 
 def build_features_automation_sensor(spec: UseCaseSpec) -> dg.AutomationConditionSensorDefinition:

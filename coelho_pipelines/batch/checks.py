@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from coelho_pipelines import naming
 from coelho_pipelines.batch import training_set as ts
 from coelho_pipelines.batch.lineage import (
     BATCH_EVALUATION,
@@ -69,7 +70,7 @@ def build_batch_checks(spec: UseCaseSpec) -> list[dg.AssetChecksDefinition]:
         context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource
     ) -> dg.AssetCheckResult:
         metadata = upstream_metadata(context, spec, TRAINING_SET)
-        uri = lakehouse.table_uri(ts.training_set_table_name(spec))
+        uri = lakehouse.table_uri(naming.training_set_table_name(spec))
         splits = ts.read_splits(
             uri, int(metadata["delta_version"]), lakehouse.storage_options, spec.time_field
         )
@@ -96,7 +97,7 @@ def build_batch_checks(spec: UseCaseSpec) -> list[dg.AssetChecksDefinition]:
         from coelho_pipelines.batch.champion import compare_with_champion
 
         evaluation = upstream_metadata(context, spec, BATCH_EVALUATION)
-        uri = lakehouse.table_uri(ts.training_set_table_name(spec))
+        uri = lakehouse.table_uri(naming.training_set_table_name(spec))
         test = ts.read_splits(
             uri, int(evaluation["training_set_version"]), lakehouse.storage_options,
             spec.time_field,

@@ -33,14 +33,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from coelho_pipelines.naming import (
+    MLFLOW_DAGSTER_RUN_TAG,
+    MLFLOW_PARADIGM_TAG,
+    MLFLOW_USE_CASE_TAG,
+    incremental_job_name,
+    training_job_name,
+)
 from coelho_pipelines.use_cases.spec import CLASS_KEY, UseCaseSpec
 
-PARADIGM_TAG = "coelho.paradigm"
-USE_CASE_TAG = "coelho.use_case"
 PARADIGM = "comparison"
 COMPARISON_TAG = "coelho.comparison"
 COMPARISON_NAME = "online_vs_batch"
-DAGSTER_RUN_TAG = "dagster.run_id"
 RESULT_ARTIFACT = "comparison.json"
 PLOT_ARTIFACT = "online_vs_batch.png"
 SPLIT_END_PARAMS = ("train_to", "validation_to", "test_to")
@@ -94,7 +98,7 @@ def load_live(tracking_uri: str, spec: UseCaseSpec) -> LiveSide:
     loaded = SnapshotStore(tracking_uri, spec).load_latest(bundle_only=False)
     if loaded is None:
         raise NotComparable(
-            f"no live model snapshot for {spec.key} yet: run {spec.key}_incremental_learning"
+            f"no live model snapshot for {spec.key} yet: run {incremental_job_name(spec)}"
         )
     info = loaded.info
     if loaded.progress is None or (info.events_learned and not info.offsets):
@@ -113,7 +117,7 @@ def load_batch(tracking_uri: str, spec: UseCaseSpec) -> BatchSide:
     if champion is None:
         raise NotComparable(
             f"no batch champion ({spec.registered_model}@{registry.CHAMPION_ALIAS}) yet: "
-            f"run {spec.key}_batch_training"
+            f"run {training_job_name(spec)}"
         )
     params = registry.client(tracking_uri).get_run(champion.run_id).data.params
     ends = [_parse_time(params[name]) for name in SPLIT_END_PARAMS if params.get(name)]
@@ -554,9 +558,13 @@ def log_comparison(
     experiment_id = (
         experiment.experiment_id if experiment else client.create_experiment(spec.experiment)
     )
-    tags = {PARADIGM_TAG: PARADIGM, USE_CASE_TAG: spec.key, COMPARISON_TAG: COMPARISON_NAME}
+    tags = {
+        MLFLOW_PARADIGM_TAG: PARADIGM,
+        MLFLOW_USE_CASE_TAG: spec.key,
+        COMPARISON_TAG: COMPARISON_NAME,
+    }
     if dagster_run_id:
-        tags[DAGSTER_RUN_TAG] = dagster_run_id
+        tags[MLFLOW_DAGSTER_RUN_TAG] = dagster_run_id
     run = client.create_run(experiment_id, run_name=COMPARISON_NAME, tags=tags)
     run_id = run.info.run_id
     document = comparison.document()
@@ -605,7 +613,9 @@ def latest_comparison(tracking_uri: str, spec: UseCaseSpec) -> dict[str, Any] | 
         return None
     runs = client.search_runs(
         [experiment.experiment_id],
-        filter_string=f"tags.`{PARADIGM_TAG}` = '{PARADIGM}' and attributes.status = 'FINISHED'",
+        filter_string=(
+            f"tags.`{MLFLOW_PARADIGM_TAG}` = '{PARADIGM}' and attributes.status = 'FINISHED'"
+        ),
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )

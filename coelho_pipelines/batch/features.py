@@ -17,19 +17,14 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coelho_pipelines.naming import PARTITION_COLUMN
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 if TYPE_CHECKING:  # DuckDB loads on first use: kept runs (learners, ingestion) never need it
     import duckdb
 
-PARTITION_COLUMN = "event_date"
-FEATURES_SUFFIX = "_features"
 _SQL_TYPES = {"numeric": "DOUBLE", "categorical": "VARCHAR"}
 _ARROW_TYPES = {"numeric": pa.float64(), "categorical": pa.string()}
-
-
-def features_table_name(spec: UseCaseSpec) -> str:
-    return f"{spec.topic}{FEATURES_SUFFIX}"
 
 
 def quote(name: str) -> str:
@@ -191,7 +186,7 @@ def write_features(
     new table version. Rows outside the range are an error (they would be lost)."""
     from deltalake import write_deltalake
 
-    from coelho_pipelines.ingestion.tables import ensure_table
+    from coelho_pipelines.lakehouse.tables import ensure_table
 
     dates = table.column(PARTITION_COLUMN)
     if table.num_rows and (pc.min(dates).as_py() < start or pc.max(dates).as_py() > end):

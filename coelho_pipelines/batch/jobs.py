@@ -4,8 +4,8 @@
   visualizations -> champion, from whatever feature partitions exist. In-process executor: the
   graph is a chain, and it runs headless with `dagster job execute`.
 - `<uc>_features_and_training`: the same plus one daily `<uc>/features` partition.
-- schedule `<uc>_daily_retraining`: every day at 00:15 UTC, the features of the day that just
-  ended, then retraining (stopped by default; turn it on in the UI).
+- schedule `<uc>_features_and_training_schedule`: every day at 00:15 UTC, the features of the
+  day that just ended, then retraining (stopped by default; turn it on in the UI).
 """
 
 from datetime import date, timedelta
@@ -13,7 +13,6 @@ from typing import Any
 
 import dagster as dg
 
-from coelho_pipelines.batch.job_names import retraining_job_name, training_job_name
 from coelho_pipelines.batch.lineage import (
     BATCH_EVALUATION,
     BATCH_MODEL,
@@ -25,14 +24,15 @@ from coelho_pipelines.batch.lineage import (
     batch_tags,
     start_date,
 )
+from coelho_pipelines.naming import (
+    retraining_job_name,
+    retraining_schedule_name,
+    training_job_name,
+)
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 TRAINING_ASSETS = (TRAINING_SET, BATCH_MODEL, BATCH_EVALUATION, BATCH_VISUALIZATIONS,
                    CHAMPION_MODEL)  # fmt: skip
-
-
-def schedule_name(spec: UseCaseSpec) -> str:
-    return f"{spec.key}_daily_retraining"
 
 
 def build_training_job(spec: UseCaseSpec) -> Any:  # an unresolved asset job
@@ -62,7 +62,7 @@ def build_schedule(spec: UseCaseSpec, job: Any) -> dg.ScheduleDefinition:
     first = date.fromisoformat(start_date())
 
     @dg.schedule(
-        name=schedule_name(spec),
+        name=retraining_schedule_name(spec),
         cron_schedule="15 0 * * *",
         execution_timezone="UTC",
         job=job,

@@ -15,15 +15,14 @@ from typing import Any
 
 import dagster as dg
 
+from coelho_pipelines.naming import BATCH, run_tags
+from coelho_pipelines.naming import FEATURES as FEATURES  # lakehouse tables, named there
+from coelho_pipelines.naming import TRAINING_SET as TRAINING_SET
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 START_DATE_ENV = "COELHO_BATCH_START_DATE"
 DEFAULT_START_DATE = "2026-01-01"
-KIND_TAG = "coelho/kind"
-USE_CASE_TAG = "coelho/use_case"
 
-FEATURES = "features"
-TRAINING_SET = "training_set"
 BATCH_MODEL = "batch_model"
 BATCH_EVALUATION = "batch_evaluation"
 BATCH_VISUALIZATIONS = "batch_visualizations"
@@ -36,7 +35,7 @@ def asset_key(spec: UseCaseSpec, name: str) -> dg.AssetKey:
 
 def batch_tags(spec: UseCaseSpec) -> dict[str, str]:
     """Tags of every batch run."""
-    return {KIND_TAG: "batch", USE_CASE_TAG: spec.key}
+    return run_tags(BATCH, spec)
 
 
 def start_date() -> str:

@@ -24,13 +24,14 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from coelho_pipelines import naming
 from coelho_pipelines.batch.lineage import CHAMPION_MODEL, asset_key
 from coelho_pipelines.incremental.job import incremental_model_key
 from coelho_pipelines.ingestion.assets import raw_events_key
+from coelho_pipelines.naming import ONLINE_VS_BATCH, online_vs_batch_sensor_name
 from coelho_pipelines.resources import LakehouseResource, MlflowResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
-ONLINE_VS_BATCH = "online_vs_batch"
 REFRESH_CRON = "*/30 * * * *"
 
 
@@ -39,10 +40,6 @@ class ComparisonConfig(dg.Config):
 
     max_rows: int = Field(5000, gt=0, description="Compare on at most the newest N rows.")
     min_rows: int = Field(50, gt=0, description="Skip when fewer rows are new to both models.")
-
-
-def sensor_name(spec: UseCaseSpec) -> str:
-    return f"{spec.key}_{ONLINE_VS_BATCH}_automation"
 
 
 def refresh_condition() -> dg.AutomationCondition:
@@ -126,7 +123,7 @@ def build_online_vs_batch_asset(spec: UseCaseSpec) -> dg.AssetsDefinition:
 
         try:
             result = cmp.compare(
-                spec, mlflow.tracking_uri, lakehouse.table_uri(spec.topic),
+                spec, mlflow.tracking_uri, lakehouse.table_uri(naming.raw_table_name(spec)),
                 lakehouse.storage_options, config.max_rows, config.min_rows,
             )  # fmt: skip
         except cmp.NotComparable as reason:
@@ -156,7 +153,7 @@ def build_online_vs_batch_defs(spec: UseCaseSpec) -> dg.Definitions:
     with warnings.catch_warnings():  # Dagster passes its beta `owners` parameter itself
         warnings.simplefilter("ignore", dg.BetaWarning)
         sensor = dg.AutomationConditionSensorDefinition(
-            sensor_name(spec),
+            online_vs_batch_sensor_name(spec),
             target=dg.AssetSelection.assets(asset.key),
             default_status=dg.DefaultSensorStatus.RUNNING,
             description=f"Refreshes {asset.key.to_user_string()} by its automation condition.",

@@ -21,6 +21,8 @@ import dagster as dg
 from coelho_pipelines.batch import features as feature_sql
 from coelho_pipelines.batch import training_set as ts
 from coelho_pipelines.batch.lineage import batch_tags
+from coelho_pipelines.keeper import ACTIVE_STATUSES
+from coelho_pipelines.naming import raw_table_name
 from coelho_pipelines.resources import LakehouseResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
@@ -95,7 +97,7 @@ def shortfalls(spec: UseCaseSpec, counts: Mapping[str, Mapping[str, int]]) -> li
 
 def assess(spec: UseCaseSpec, lakehouse: LakehouseResource, today: date) -> Readiness:
     """Whether the raw events of `today` and the day before make a sound training set."""
-    raw_uri = lakehouse.table_uri(spec.topic)
+    raw_uri = lakehouse.table_uri(raw_table_name(spec))
     if not feature_sql.table_exists(raw_uri, lakehouse.storage_options):
         return Readiness(False, f"no raw events yet ({raw_uri} does not exist)")
     start = today - timedelta(days=RECENT_DAYS - 1)
@@ -137,16 +139,8 @@ def training_request(
     )
 
 
-ACTIVE = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
-
-
 def active_batch_run(instance: dg.DagsterInstance, spec: UseCaseSpec) -> Any | None:
     """A queued or running batch run of the use case (features or training), if any."""
-    runs = instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE, tags=batch_tags(spec)), limit=1)
+    filters = dg.RunsFilter(statuses=list(ACTIVE_STATUSES), tags=batch_tags(spec))
+    runs = instance.get_runs(filters=filters, limit=1)
     return runs[0] if runs else None

@@ -16,12 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from coelho_pipelines.naming import MLFLOW_PARADIGM_TAG, mlflow_dagster_run_id
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 CHAMPION_ALIAS = "champion"
-PARADIGM_TAG = "coelho.paradigm"
-USE_CASE_TAG = "coelho.use_case"
-DAGSTER_RUN_TAG = "dagster.run_id"
 MODEL_URI_TAG = "coelho.model_uri"
 TRAINING_SET_TAG = "coelho.training_set_version"
 _CACHE_SIZE = 8
@@ -129,7 +127,7 @@ def _run_summary(run: Any, champion_run_id: str | None) -> dict[str, Any]:
         "metrics": dict(data.metrics),
         "params": dict(data.params),
         "model_uri": data.tags.get(MODEL_URI_TAG),
-        "dagster_run_id": data.tags.get(DAGSTER_RUN_TAG),
+        "dagster_run_id": mlflow_dagster_run_id(data.tags),
         "champion": info.run_id == champion_run_id,
     }
 
@@ -145,7 +143,7 @@ def list_runs_best_first(
         return []
     runs = mlflow_client.search_runs(
         [experiment.experiment_id],
-        filter_string=f"tags.`{PARADIGM_TAG}` = 'batch'",
+        filter_string=f"tags.`{MLFLOW_PARADIGM_TAG}` = 'batch'",
         max_results=max_results,
         order_by=["attributes.start_time DESC"],
     )

@@ -17,18 +17,14 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from coelho_pipelines.batch import readiness
-from coelho_pipelines.batch.lineage import CHAMPION_MODEL, USE_CASE_TAG, asset_key
+from coelho_pipelines.batch.lineage import CHAMPION_MODEL, asset_key
+from coelho_pipelines.naming import TRIGGER_TAG, USE_CASE_TAG, first_training_sensor_name
 from coelho_pipelines.resources import LakehouseResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 INTERVAL_SECONDS = 60
 MAX_ATTEMPTS = 3
-TRIGGER_TAG = "coelho/trigger"
 TRIGGER = "first_training"
-
-
-def first_training_sensor_name(spec: UseCaseSpec) -> str:
-    return f"{spec.key}_first_training"
 
 
 def build_first_training_sensor(spec: UseCaseSpec, job: object) -> dg.SensorDefinition:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from coelho_pipelines import naming
 from coelho_pipelines.batch import registry
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
@@ -28,12 +29,12 @@ class LoggedModel:
 
 def run_tags(spec: UseCaseSpec, dagster_run_id: str | None) -> dict[str, str]:
     tags = {
-        registry.PARADIGM_TAG: "batch",
-        registry.USE_CASE_TAG: spec.key,
+        naming.MLFLOW_PARADIGM_TAG: "batch",
+        naming.MLFLOW_USE_CASE_TAG: spec.key,
         "coelho.model": spec.batch_model_name,
     }
     if dagster_run_id:
-        tags[registry.DAGSTER_RUN_TAG] = dagster_run_id
+        tags[naming.MLFLOW_DAGSTER_RUN_TAG] = dagster_run_id
     return tags
 
 

@@ -15,13 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from coelho_pipelines.batch.features import (
-    PARTITION_COLUMN,
-    connect,
-    features_schema,
-    quote,
-    register_delta,
-)
+from coelho_pipelines.batch.features import connect, features_schema, quote, register_delta
+from coelho_pipelines.naming import PARTITION_COLUMN
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 if TYPE_CHECKING:  # DuckDB loads where a connection is made (batch.features.connect)
@@ -29,11 +24,6 @@ if TYPE_CHECKING:  # DuckDB loads where a connection is made (batch.features.con
 
 SPLIT_COLUMN = "split"
 SPLITS = ("train", "validation", "test")
-TRAINING_SET_SUFFIX = "_training_set"
-
-
-def training_set_table_name(spec: UseCaseSpec) -> str:
-    return f"{spec.topic}{TRAINING_SET_SUFFIX}"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coelho_pipelines import naming
 from coelho_pipelines.batch import features as feature_sql
 from coelho_pipelines.batch import registry
 from coelho_pipelines.batch.training import K_SEARCH_ARTIFACT
@@ -41,8 +42,8 @@ def texts_frame(
         return None
     if spec.profile is not None:
         return _customer_texts_frame(spec, lakehouse, splits, model, limit, text_field)
-    raw_uri = lakehouse.table_uri(spec.topic)
-    features_uri = lakehouse.table_uri(feature_sql.features_table_name(spec))
+    raw_uri = lakehouse.table_uri(naming.raw_table_name(spec))
+    features_uri = lakehouse.table_uri(naming.features_table_name(spec))
     con = feature_sql.connect()
     feature_sql.register_delta(con, "raw", raw_uri, lakehouse.storage_options)
     feature_sql.register_delta(con, "features", features_uri, lakehouse.storage_options)
@@ -86,7 +87,7 @@ def _customer_texts_frame(
                         strict=True))  # fmt: skip
     con = feature_sql.connect()
     feature_sql.register_delta(
-        con, "raw", lakehouse.table_uri(spec.topic), lakehouse.storage_options
+        con, "raw", lakehouse.table_uri(naming.raw_table_name(spec)), lakehouse.storage_options
     )
     con.register("customers", pd.DataFrame({key: list(clusters)}))
     q = feature_sql.quote

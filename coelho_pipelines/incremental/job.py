@@ -2,8 +2,9 @@
 op and the `<uc>_incremental_learning` job (wired with the sensors in `defs.py`).
 
 `dagster job execute -j <uc>_incremental_learning` runs one learner headless (until its
-long maximum or a signal); the sensor of the same name keeps one running while it is on, as a
-keeper (see `keeper.py`): the op heartbeats and stops once its lease expires (switch off).
+long maximum or a signal); the sensor `<uc>_incremental_learning_sensor` keeps one running
+while it is on, as a keeper (see `keeper.py`): the op heartbeats and stops once its lease
+expires (switch off).
 Terminating the run (UI, SIGTERM, SIGINT) makes the learner take a final snapshot, set
 its Redis status to FINISHED and exit; the run then ends as canceled. A lease expiry ends it
 the same way, as a success.
@@ -22,19 +23,23 @@ import pydantic
 from coelho_pipelines import telemetry
 from coelho_pipelines.incremental.settings import LearnerSettings
 from coelho_pipelines.keeper import RunControl, stream_from_worker
+from coelho_pipelines.naming import (
+    INCREMENTAL,
+    LEARNER_TAG,
+    incremental_job_name,
+    incremental_sensor_name,
+)
+from coelho_pipelines.naming import run_tags as base_run_tags
 from coelho_pipelines.resources import KafkaResource, MlflowResource, RedisResource
 from coelho_pipelines.topics import topic_asset_key
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
-KIND_TAG = "coelho/kind"
-USE_CASE_TAG = "coelho/use_case"
-LEARNER_TAG = "coelho/learner"  # one value per use case: a run-queue concurrency limit of 1
 METRICS_PORT_ENV = "COELHO_LEARNER_METRICS_PORT"
 _metrics_server: dict[str, int] = {}
 
 
 def job_name(spec: UseCaseSpec) -> str:
-    return f"{spec.key}_incremental_learning"
+    return incremental_job_name(spec)
 
 
 def incremental_model_key(spec: UseCaseSpec) -> dg.AssetKey:
@@ -42,7 +47,7 @@ def incremental_model_key(spec: UseCaseSpec) -> dg.AssetKey:
 
 
 def run_tags(spec: UseCaseSpec) -> dict[str, str]:
-    return {KIND_TAG: "incremental", USE_CASE_TAG: spec.key, LEARNER_TAG: spec.key}
+    return {**base_run_tags(INCREMENTAL, spec), LEARNER_TAG: spec.key}
 
 
 def incremental_model_asset(spec: UseCaseSpec) -> dg.AssetSpec:
@@ -203,7 +208,8 @@ def build_learning_job(spec: UseCaseSpec) -> dg.JobDefinition:
         executor_def=dg.in_process_executor,
         description=(
             f"A long-lived run of the {spec.key} River learner, resuming from the latest "
-            f"snapshot. The `{job_name(spec)}` sensor keeps one running while it is on."
+            f"snapshot. The `{incremental_sensor_name(spec)}` sensor keeps one running while "
+            "it is on."
         ),
     )
     def learning_job() -> None:

@@ -1,9 +1,9 @@
 """Sensors of the incremental learner.
 
-- `<uc>_incremental_learning`, the real-time training switch, a keeper (`keeper.py`): while it
-  is on, it keeps one long-lived learner run alive for that use case (launches one when none
-  is queued, starting, running or canceling, renews its lease, replaces one whose process
-  died). Off by default: turning it on in the UI starts real-time training; turning it off
+- `<uc>_incremental_learning_sensor`, the real-time training switch, a keeper (`keeper.py`):
+  while it is on, it keeps one long-lived learner run alive for that use case (launches one
+  when none is queued, starting, running or canceling, renews its lease, replaces one whose
+  process died). Off by default: turning it on in the UI starts real-time training; turning it off
   stops renewing the lease, so the learner snapshots and ends within a lease.
 - `<uc>_drift_retraining`: turns new drift records (Redis) into a run request of the batch
   job `<uc>_features_and_training` over today's and yesterday's partitions (it builds the
@@ -17,36 +17,41 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from coelho_pipelines.batch import readiness
-from coelho_pipelines.batch.job_names import retraining_job_name
 from coelho_pipelines.incremental import live_store
-from coelho_pipelines.keeper import DEFAULT_POLICY, KeeperPolicy, build_keeper_sensor
+from coelho_pipelines.keeper import (
+    ACTIVE_STATUSES,
+    DEFAULT_POLICY,
+    KeeperPolicy,
+    build_keeper_sensor,
+)
+from coelho_pipelines.naming import (
+    TRIGGER_TAG,
+    drift_sensor_name,
+    incremental_sensor_name,
+    retraining_job_name,
+)
 from coelho_pipelines.resources import LakehouseResource, RedisResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
-ACTIVE_STATUSES = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
 SWITCH_INTERVAL_SECONDS = DEFAULT_POLICY.interval_seconds
 DRIFT_INTERVAL_SECONDS = 60
 
 
 def active_runs(instance: dg.DagsterInstance, job: str) -> list[dg.DagsterRun]:
     return list(
-        instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=ACTIVE_STATUSES), limit=1)
+        instance.get_runs(
+            filters=dg.RunsFilter(job_name=job, statuses=list(ACTIVE_STATUSES)), limit=1
+        )
     )
 
 
 def build_learning_sensor(
     spec: UseCaseSpec, job: dg.JobDefinition, policy: KeeperPolicy = DEFAULT_POLICY
 ) -> dg.SensorDefinition:
-    """The switch keeping `job` (the use case's learning job) running, named after it and
-    launching its runs with its tags."""
+    """The switch `<uc>_incremental_learning_sensor`, keeping `job` (the use case's learning
+    job) running and launching its runs with the job's tags."""
     return build_keeper_sensor(
-        job.name,
+        incremental_sensor_name(spec),
         job,
         tags=dict(job.tags),
         policy=policy,
@@ -64,7 +69,7 @@ def build_drift_sensor(
     target = retraining_job_name(spec)
 
     @dg.sensor(
-        name=f"{spec.key}_drift_retraining",
+        name=drift_sensor_name(spec),
         job_name=target,
         minimum_interval_seconds=DRIFT_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -115,7 +120,7 @@ def drift_request(
         verdict,
         run_key=f"drift-{latest['events_learned']}",
         tags={
-            "coelho/trigger": "drift",
+            TRIGGER_TAG: "drift",
             "coelho/drift_id": str(latest["id"]),
             "coelho/drift_events_learned": str(latest["events_learned"]),
         },

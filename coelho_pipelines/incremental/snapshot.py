@@ -4,7 +4,7 @@ One MLflow run per use case holds the learner's whole history: it is named after
 model (`spec.river_model_name`) in the use case's experiment, tagged
 `coelho.paradigm=incremental`, and every learner run (Dagster run) resumes it, so metric
 histories continue with step = events learned. (Choice: resume the run rather than open one
-per Dagster run; the latest Dagster run id is the tag `coelho.dagster_run_id`.)
+per Dagster run; the latest Dagster run id is the tag `naming.MLFLOW_DAGSTER_RUN_TAG`.)
 
 A snapshot is two signed pickles, `bundle.pkl` (`learner.LiveModel`: model + feature
 pipeline) and `progress.pkl` (`learner.Progress`: metrics, drift detector, analytics, Kafka
@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from coelho_pipelines import signing
+from coelho_pipelines.naming import MLFLOW_DAGSTER_RUN_TAG as DAGSTER_RUN_TAG
+from coelho_pipelines.naming import MLFLOW_PARADIGM_TAG as PARADIGM_TAG
+from coelho_pipelines.naming import MLFLOW_USE_CASE_TAG as USE_CASE_TAG
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
-PARADIGM_TAG = "coelho.paradigm"
-USE_CASE_TAG = "coelho.use_case"
 SNAPSHOT_TAG = "coelho.snapshot"
-DAGSTER_RUN_TAG = "coelho.dagster_run_id"
 LAST_DRIFT_TAG = "coelho.last_drift"
 SNAPSHOT_DIR = "snapshot"
 BUNDLE_FILE = "bundle.pkl"

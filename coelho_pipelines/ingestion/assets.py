@@ -16,40 +16,34 @@ import dagster as dg
 
 from coelho_pipelines.ingestion.consume import DEFAULT_BATCH_SIZE, OffsetRange
 from coelho_pipelines.ingestion.pipeline import IngestionResult, ingest
-from coelho_pipelines.ingestion.tables import (
+from coelho_pipelines.lakehouse.tables import file_stats, raw_schema
+from coelho_pipelines.naming import (
+    DEAD_LETTERS,
+    INGESTION,
     PARTITION_COLUMN,
+    RAW_EVENTS,
     dead_letter_table_name,
-    file_stats,
-    raw_schema,
+    ingestion_job_name,
+    ingestion_op_name,
     raw_table_name,
+    run_tags,
 )
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 from coelho_pipelines.topics import topic_asset_key
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
-KIND_TAG = "coelho/kind"
-USE_CASE_TAG = "coelho/use_case"
-
 
 def ingestion_tags(spec: UseCaseSpec) -> dict[str, str]:
     """Tags of every ingestion run (dagster.yaml limits concurrency on `coelho/kind`)."""
-    return {KIND_TAG: "ingestion", USE_CASE_TAG: spec.key}
+    return run_tags(INGESTION, spec)
 
 
 def raw_events_key(spec: UseCaseSpec) -> dg.AssetKey:
-    return dg.AssetKey([spec.asset_prefix, "raw_events"])
+    return dg.AssetKey([spec.asset_prefix, RAW_EVENTS])
 
 
 def dead_letters_key(spec: UseCaseSpec) -> dg.AssetKey:
-    return dg.AssetKey([spec.asset_prefix, "dead_letters"])
-
-
-def ingestion_op_name(spec: UseCaseSpec) -> str:
-    return f"{spec.key}_ingest"
-
-
-def ingestion_job_name(spec: UseCaseSpec) -> str:
-    return f"{spec.key}_ingestion"
+    return dg.AssetKey([spec.asset_prefix, DEAD_LETTERS])
 
 
 class OffsetRangeConfig(dg.Config):

@@ -30,8 +30,8 @@ from coelho_pipelines.events.validate import DEFAULT_MAX_BYTES, BatchDecoder
 from coelho_pipelines.ingestion.consume import prefetch, read_continuous
 from coelho_pipelines.ingestion.group_commit import Committed, GroupCommitter
 from coelho_pipelines.ingestion.pipeline import Log, decode_batch
-from coelho_pipelines.ingestion.tables import PARTITION_COLUMN
 from coelho_pipelines.ingestion.writer import CommitStats, DeltaSink, PendingBatch
+from coelho_pipelines.naming import PARTITION_COLUMN
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 

@@ -6,11 +6,10 @@ import dagster as dg
 
 from coelho_pipelines.ingestion.assets import build_ingestion_asset, build_ingestion_job
 from coelho_pipelines.ingestion.checks import build_raw_event_checks
-from coelho_pipelines.ingestion.maintenance import build_maintenance_defs
 from coelho_pipelines.ingestion.sensor import build_ingestion_sensor
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
-__all__ = ["build_ingestion_defs", "build_maintenance_defs"]
+__all__ = ["build_ingestion_defs"]
 
 
 def build_ingestion_defs(spec: UseCaseSpec) -> dg.Definitions:

@@ -26,8 +26,8 @@ from coelho_pipelines.ingestion.consume import (
     read_ranges,
 )
 from coelho_pipelines.ingestion.group_commit import Committed, GroupCommitter
-from coelho_pipelines.ingestion.tables import dead_letters_to_arrow, with_ingestion_columns
 from coelho_pipelines.ingestion.writer import DeltaSink, PendingBatch
+from coelho_pipelines.lakehouse.tables import dead_letters_to_arrow, with_ingestion_columns
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 

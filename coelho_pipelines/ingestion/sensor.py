@@ -10,15 +10,12 @@ from typing import Any
 
 import dagster as dg
 
-from coelho_pipelines.ingestion.assets import ingestion_op_name, ingestion_tags
+from coelho_pipelines.ingestion.assets import ingestion_tags
 from coelho_pipelines.keeper import DEFAULT_POLICY, KeeperPolicy, build_keeper_sensor
+from coelho_pipelines.naming import ingestion_op_name, ingestion_sensor_name
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 MODE_TAG = "coelho/ingestion_mode"
-
-
-def sensor_name(spec: UseCaseSpec) -> str:
-    return f"{spec.key}_ingestion_sensor"
 
 
 def continuous_run_config(spec: UseCaseSpec) -> dict[str, Any]:
@@ -29,7 +26,7 @@ def build_ingestion_sensor(
     spec: UseCaseSpec, job: Any, policy: KeeperPolicy = DEFAULT_POLICY
 ) -> dg.SensorDefinition:
     return build_keeper_sensor(
-        sensor_name(spec),
+        ingestion_sensor_name(spec),
         job,
         tags={**ingestion_tags(spec), MODE_TAG: "continuous"},
         run_config=continuous_run_config(spec),

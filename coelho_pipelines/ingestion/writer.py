@@ -23,17 +23,19 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from coelho_pipelines.ingestion.tables import (
+from coelho_pipelines.lakehouse.tables import (
     DEAD_LETTER_SCHEMA,
-    PARTITION_COLUMN,
     app_id,
-    dead_letter_table_name,
     ensure_table,
     raw_schema,
-    raw_table_name,
     raw_writer_properties,
 )
-from coelho_pipelines.settings import table_uri
+from coelho_pipelines.naming import (
+    PARTITION_COLUMN,
+    dead_letter_table_name,
+    raw_table_name,
+    table_uri,
+)
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 CHECKPOINT_INTERVAL = 25  # commits between explicit Delta checkpoints

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from coelho_pipelines.naming import IN_FLIGHT_STATUSES
 from coelho_pipelines.platform.process import PlatformError
 from coelho_pipelines.platform.service import Context, ServiceDef, http_ok
 
@@ -85,8 +86,8 @@ def switch_on_automation(ctx: Context) -> None:
     marker.write_text("sensors and schedules switched on by `coelho up`\n")
 
 
-ACTIVE_RUNS_QUERY = """{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED,
-  CANCELING]}) { ... on Runs { results { runId status } } } }"""
+ACTIVE_RUNS_QUERY = f"""{{ runsOrError(filter: {{statuses: [{", ".join(IN_FLIGHT_STATUSES)}]}})
+  {{ ... on Runs {{ results {{ runId status }} }} }} }}"""
 TERMINATE_RUNS = """mutation Terminate($ids: [String!]!) { terminateRuns(runIds: $ids) {
   __typename } }"""
 RUNS_WIND_DOWN_SECONDS = 60.0

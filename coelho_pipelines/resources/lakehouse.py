@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from coelho_pipelines.settings import Settings, storage_options_from_env, table_uri
+from coelho_pipelines.naming import table_uri
+from coelho_pipelines.settings import Settings, storage_options_from_env
 
 
 class LakehouseResource(dg.ConfigurableResource):

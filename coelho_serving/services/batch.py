@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import HTTPException
 
 from coelho_pipelines import telemetry
+from coelho_pipelines.naming import MLFLOW_PARADIGM_TAG, raw_table_uri
 from coelho_pipelines.settings import storage_options_from_env
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 from coelho_serving import schemas
@@ -64,8 +65,6 @@ class BatchService:
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
-        from coelho_pipelines.batch import registry
-
         client = MlflowClient(tracking_uri=self.services.tracking_uri)
         not_found = HTTPException(404, f"unknown run {run_id!r} for {spec.key}")
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", run_id):
@@ -77,10 +76,7 @@ class BatchService:
                 raise
             raise not_found from error
         experiment = client.get_experiment(run.info.experiment_id)
-        if (
-            experiment.name != spec.experiment
-            or run.data.tags.get(registry.PARADIGM_TAG) != "batch"
-        ):
+        if experiment.name != spec.experiment or run.data.tags.get(MLFLOW_PARADIGM_TAG) != "batch":
             raise not_found
         return run
 
@@ -169,9 +165,8 @@ class BatchService:
         if spec.profile is None:
             return [spec.extract_features(event) for event in events]
         from coelho_pipelines.batch.profiles import serving_rows
-        from coelho_pipelines.settings import table_uri
 
-        raw_uri = table_uri(self.services.config.settings.lakehouse_uri, spec.topic)
+        raw_uri = raw_table_uri(self.services.config.settings.lakehouse_uri, spec)
         return serving_rows(spec, events, raw_uri, storage_options_from_env())
 
     async def run_metrics(self, spec: UseCaseSpec, run_id: str) -> dict[str, Any]:

@@ -18,14 +18,14 @@ import dagster as dg
 import pytest
 from deltalake import write_deltalake
 
-from coelho_pipelines.ingestion.tables import (
+from coelho_pipelines import naming
+from coelho_pipelines.lakehouse.tables import (
     PARTITION_COLUMN,
     ensure_table,
     events_to_arrow,
     raw_schema,
 )
 from coelho_pipelines.resources import LakehouseResource, MlflowResource
-from coelho_pipelines.settings import table_uri
 from coelho_pipelines.use_cases import get_spec
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
@@ -60,7 +60,7 @@ def get_spec_key(spec: UseCaseSpec) -> str:
 
 def write_raw_events(spec: UseCaseSpec, lakehouse_uri: str, events: list[dict]) -> str:
     """Append events to the raw table (test helper over the ingestion table helpers)."""
-    uri = table_uri(lakehouse_uri, spec.topic)
+    uri = naming.raw_table_uri(lakehouse_uri, spec)
     table = ensure_table(uri, raw_schema(spec), [PARTITION_COLUMN])
     write_deltalake(table, events_to_arrow(spec, events), mode="append")
     return uri

@@ -13,17 +13,21 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
+from coelho_pipelines import naming
 from coelho_pipelines.batch import readiness
 from coelho_pipelines.batch.assets import build_features_asset
-from coelho_pipelines.batch.automation import (
-    build_features_automation_sensor,
-    features_automation_sensor_name,
-)
+from coelho_pipelines.batch.automation import build_features_automation_sensor
 from coelho_pipelines.batch.defs import build_batch_defs
-from coelho_pipelines.batch.job_names import retraining_job_name
 from coelho_pipelines.batch.lineage import CHAMPION_MODEL, FEATURES, asset_key
-from coelho_pipelines.batch.sensors import evaluate, first_training_sensor_name
+from coelho_pipelines.batch.sensors import evaluate
 from coelho_pipelines.ingestion.assets import raw_events_key
+from coelho_pipelines.naming import (
+    TRIGGER_TAG,
+    USE_CASE_TAG,
+    features_automation_sensor_name,
+    first_training_sensor_name,
+    retraining_job_name,
+)
 from coelho_pipelines.resources import LakehouseResource, MlflowResource
 
 from .conftest import generate, isolated_spec, write_raw_events
@@ -149,7 +153,7 @@ def test_first_training_waits_for_a_sound_split_then_requests_features_and_train
     waiting = evaluate(instance, spec, lakehouse, day)
     assert isinstance(waiting, dg.SkipReason)
     assert "not enough" in waiting.skip_message and "positives" in waiting.skip_message
-    counts, _ = readiness.split_counts(spec, lakehouse.table_uri(spec.topic), day, day)
+    counts, _ = readiness.split_counts(spec, naming.raw_table_uri(lakehouse.uri, spec), day, day)
     assert sum(c["rows"] for c in counts.values()) == 900
     assert readiness.shortfalls(spec, counts)
 
@@ -159,8 +163,8 @@ def test_first_training_waits_for_a_sound_split_then_requests_features_and_train
     assert request.run_key == "first-training-1"
     assert request.tags[readiness.RANGE_START_TAG] == day.isoformat()  # no events the day before
     assert request.tags[readiness.RANGE_END_TAG] == day.isoformat()
-    assert request.tags["coelho/use_case"] == spec.key
-    counts, _ = readiness.split_counts(spec, lakehouse.table_uri(spec.topic), day, day)
+    assert request.tags[USE_CASE_TAG] == spec.key
+    counts, _ = readiness.split_counts(spec, naming.raw_table_uri(lakehouse.uri, spec), day, day)
     assert not readiness.shortfalls(spec, counts)
     assert all(c["positives"] >= readiness.MIN_POSITIVES[s] for s, c in counts.items())
 
@@ -229,7 +233,7 @@ def test_drift_retraining_skips_with_a_reason_then_requests_features_and_trainin
     request = drift_request(instance, spec, lakehouse, drifts, day)
     assert isinstance(request, dg.RunRequest), request
     assert request.run_key == "drift-15500"
-    assert request.tags["coelho/trigger"] == "drift"
+    assert request.tags[TRIGGER_TAG] == "drift"
     assert request.tags["coelho/drift_id"] == "2"
     assert request.tags[readiness.RANGE_START_TAG] == day.isoformat()
     assert request.tags[readiness.RANGE_END_TAG] == day.isoformat()

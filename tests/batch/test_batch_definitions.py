@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from coelho_pipelines.batch.lineage import KIND_TAG, daily_partitions
+from coelho_pipelines.batch.lineage import daily_partitions
+from coelho_pipelines.naming import KIND_TAG
 from coelho_pipelines.use_cases import all_specs
 
 ASSETS = ("features", "training_set", "batch_model", "batch_evaluation", "batch_visualizations",
@@ -27,7 +28,7 @@ def test_batch_definitions_are_loadable_with_stable_names() -> None:
         job = defs.resolve_job_def(f"{spec.key}_batch_training")
         assert job.tags[KIND_TAG] == "batch"
         assert defs.resolve_job_def(f"{spec.key}_features_and_training")
-        assert defs.resolve_schedule_def(f"{spec.key}_daily_retraining")
+        assert defs.resolve_schedule_def(f"{spec.key}_features_and_training_schedule")
         checks = {key.name for key in graph.asset_check_keys if key.asset_key.path[0] == spec.key}
         assert {"split_is_sound", "beats_champion"} <= checks
     features = graph.get(dg.AssetKey(["tfd", "features"]))
@@ -53,7 +54,7 @@ def test_daily_schedule_requests_the_day_that_just_ended(key: str) -> None:
     from coelho_pipelines.definitions import build_definitions
 
     defs = build_definitions()
-    schedule = defs.resolve_schedule_def(f"{key}_daily_retraining")
+    schedule = defs.resolve_schedule_def(f"{key}_features_and_training_schedule")
     assert schedule.job_name == f"{key}_features_and_training"
     with dg.instance_for_test() as instance:
         repository = defs.get_repository_def()

@@ -8,6 +8,7 @@ import dagster as dg
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from coelho_pipelines import naming
 from coelho_pipelines.batch import features as feature_sql
 from coelho_pipelines.batch.defs import build_batch_defs
 from coelho_pipelines.batch.lineage import asset_key
@@ -44,7 +45,7 @@ def test_backfill_of_three_days_in_one_run_then_rerun_one_day(lakehouse, instanc
     )
     assert partitions == list(DAYS)  # three partitions from ONE run
     assert len(instance.get_runs()) == 1
-    features_uri = lakehouse.table_uri(feature_sql.features_table_name(spec))
+    features_uri = lakehouse.table_uri(naming.features_table_name(spec))
     assert feature_sql.partition_counts(features_uri) == expected
     table = DeltaTable(features_uri)
     assert table.metadata().partition_columns == ["event_date"]
@@ -66,7 +67,7 @@ def test_writing_one_partition_keeps_the_others(lakehouse) -> None:
     raw_uri = write_raw_events(spec, lakehouse.uri, events)
     con = feature_sql.connect()
     feature_sql.register_delta(con, "raw", raw_uri)
-    uri = lakehouse.table_uri(feature_sql.features_table_name(spec))
+    uri = lakehouse.table_uri(naming.features_table_name(spec))
     for day in (date(2026, 1, 1), date(2026, 1, 2)):
         feature_sql.write_features(
             spec, uri, feature_sql.compute_features(spec, con, day, day), day, day

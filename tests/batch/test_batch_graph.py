@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pytest
 from sklearn.metrics import adjusted_rand_score, fbeta_score, normalized_mutual_info_score
 
-from coelho_pipelines import plots
+from coelho_pipelines import naming, plots
 from coelho_pipelines.batch import features as feature_sql
 from coelho_pipelines.batch import registry
 from coelho_pipelines.batch import training_set as ts
@@ -57,7 +57,7 @@ def _checks(result: Any) -> dict[str, bool]:
 
 
 def _test_split(spec: Any, lakehouse: Any, version: int) -> Any:
-    uri = lakehouse.table_uri(ts.training_set_table_name(spec))
+    uri = lakehouse.table_uri(naming.training_set_table_name(spec))
     return ts.read_splits(uri, version, time_field=spec.time_field)["test"]
 
 
@@ -135,9 +135,9 @@ def test_whole_batch_graph_in_one_materialize(
     client = mlflow_resource.client()
     run = client.get_run(model_md["run_id"])
     assert run.info.run_name == spec.batch_model_name
-    assert run.data.tags[registry.PARADIGM_TAG] == "batch"
-    assert run.data.tags[registry.USE_CASE_TAG] == spec.key
-    assert run.data.tags[registry.DAGSTER_RUN_TAG] == result.run_id
+    assert run.data.tags[naming.MLFLOW_PARADIGM_TAG] == "batch"
+    assert run.data.tags[naming.MLFLOW_USE_CASE_TAG] == spec.key
+    assert run.data.tags[naming.MLFLOW_DAGSTER_RUN_TAG] == result.run_id
     assert set(spec.batch_metrics) <= set(run.data.metrics)
     assert int(run.data.params["n_test"]) == len(test)
     import mlflow

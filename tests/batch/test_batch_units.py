@@ -17,7 +17,7 @@ from coelho_pipelines.batch import registry
 from coelho_pipelines.batch import training_set as ts
 from coelho_pipelines.batch.checks import leaked_features, split_problems
 from coelho_pipelines.batch.evaluation import geometric_mean, regression_metrics, smape
-from coelho_pipelines.ingestion.tables import events_to_arrow
+from coelho_pipelines.lakehouse.tables import events_to_arrow
 from coelho_pipelines.models.encoding import MISSING, FeatureLayout, category_value
 from coelho_pipelines.use_cases import all_specs, get_spec
 from coelho_pipelines.use_cases.eta.vocabulary import GENERATING_FACTORS

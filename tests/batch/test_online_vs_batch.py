@@ -23,12 +23,13 @@ import pytest
 from deltalake import write_deltalake
 from fastapi.testclient import TestClient
 
+from coelho_pipelines import naming
 from coelho_pipelines.batch import comparison as cmp
 from coelho_pipelines.batch import evaluation, registry
 from coelho_pipelines.batch.online_vs_batch import build_online_vs_batch_asset
 from coelho_pipelines.incremental.snapshot import load_latest_snapshot
-from coelho_pipelines.ingestion.tables import PARTITION_COLUMN, ensure_table, raw_schema
-from coelho_pipelines.ingestion.tables import events_to_arrow as raw_rows
+from coelho_pipelines.lakehouse.tables import PARTITION_COLUMN, ensure_table, raw_schema
+from coelho_pipelines.lakehouse.tables import events_to_arrow as raw_rows
 from coelho_pipelines.resources import LakehouseResource, MlflowResource
 from coelho_serving import app as app_module
 
@@ -174,7 +175,7 @@ def test_both_models_are_scored_on_the_same_unseen_rows(
     assert metadata["eligible_rows"] == NEWER
 
     # The same rows, through both models, as the asset scored them (no other row: no leakage).
-    comparison = cmp.compare(spec, stack.mlflow_uri, f"{stack.lakehouse}/delta/{spec.topic}",
+    comparison = cmp.compare(spec, stack.mlflow_uri, naming.raw_table_uri(stack.lakehouse, spec),
                              {}, max_rows=5000, min_rows=20)  # fmt: skip
     newer_ids = [event[spec.id_field] for event in newer]
     assert sorted(comparison.scores.ids) == sorted(newer_ids)
@@ -369,7 +370,8 @@ def test_it_refreshes_every_half_hour_once_its_upstreams_exist() -> None:
     """Its own automation condition, evaluated as the sensor does (no run is launched)."""
     from datetime import timedelta
 
-    from coelho_pipelines.batch.online_vs_batch import build_online_vs_batch_defs, sensor_name
+    from coelho_pipelines.batch.online_vs_batch import build_online_vs_batch_defs
+    from coelho_pipelines.naming import online_vs_batch_sensor_name as sensor_name
 
     spec = isolated_spec("tfd")
     part = build_online_vs_batch_defs(spec)

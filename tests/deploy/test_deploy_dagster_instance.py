@@ -15,6 +15,8 @@ from dagster._core.instance.config import dagster_instance_config
 from dagster._core.instance.ref import class_from_code_pointer
 from deploy_helpers import CHART, ROOT
 
+from coelho_pipelines.naming import BATCH, INCREMENTAL, INGESTION, KIND_TAG
+
 INSTANCE = ROOT / "helm" / "dagster" / "dagster-k8s.yaml"
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 DAGSTER = VALUES["dagster"]
@@ -110,13 +112,9 @@ def test_run_coordinator_matches_the_chart_and_keeps_slots_for_each_kind(instanc
     limits = {
         (limit["key"], limit["value"]): limit["limit"]
         for limit in config["tag_concurrency_limits"]
-        if limit["key"] == "coelho/kind"
+        if limit["key"] == KIND_TAG
     }
-    assert set(limits) == {
-        ("coelho/kind", "incremental"),
-        ("coelho/kind", "ingestion"),
-        ("coelho/kind", "batch"),
-    }
+    assert set(limits) == {(KIND_TAG, INCREMENTAL), (KIND_TAG, INGESTION), (KIND_TAG, BATCH)}
     # Even with every learner and batch run going, ingestion still gets all its slots.
     assert sum(limits.values()) <= config["max_concurrent_runs"]
 

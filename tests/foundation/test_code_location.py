@@ -57,11 +57,11 @@ def test_every_public_name_of_every_use_case_is_defined(repository) -> None:
             assert f"{uc}/{asset}" in asset_keys
         for job in ("ingestion", "batch_training", "incremental_learning"):
             assert f"{uc}_{job}" in names["jobs"]
-        for sensor in ("ingestion_sensor", "incremental_learning", "drift_retraining",
+        for sensor in ("ingestion_sensor", "incremental_learning_sensor", "drift_retraining",
                        "online_vs_batch_automation", "features_automation",
                        "first_training"):  # fmt: skip
             assert f"{uc}_{sensor}" in names["sensors"]
-        assert f"{uc}_daily_retraining" in names["schedules"]
+        assert f"{uc}_features_and_training_schedule" in names["schedules"]
     assert "lakehouse_maintenance" in names["jobs"]
 
 

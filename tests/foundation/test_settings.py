@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from coelho_pipelines.settings import Settings, port, table_uri
+from coelho_pipelines.naming import table_uri
+from coelho_pipelines.settings import Settings, port
 
 
 def test_defaults_point_at_local_services(monkeypatch, tmp_path: Path) -> None:

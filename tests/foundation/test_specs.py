@@ -95,7 +95,7 @@ def test_feature_sql_and_python_extractors_agree_on_generated_events(spec) -> No
 
     import duckdb
 
-    from coelho_pipelines.ingestion.tables import events_to_arrow
+    from coelho_pipelines.lakehouse.tables import events_to_arrow
 
     events = list(itertools.islice(spec.generator(seed=7), 300))
     data = events_to_arrow(spec, events)  # noqa: F841 - read by DuckDB below

@@ -22,6 +22,15 @@ from coelho_pipelines.incremental.defs import build_incremental_defs
 from coelho_pipelines.incremental.job import build_learning_job, incremental_model_key
 from coelho_pipelines.incremental.sensor import build_learning_sensor
 from coelho_pipelines.incremental.snapshot import SnapshotStore
+from coelho_pipelines.naming import (
+    KIND_TAG,
+    LEARNER_TAG,
+    USE_CASE_TAG,
+    drift_sensor_name,
+    incremental_job_name,
+    incremental_sensor_name,
+    retraining_job_name,
+)
 from coelho_pipelines.resources import (
     KafkaResource,
     LakehouseResource,
@@ -45,7 +54,7 @@ def _op_config(run_settings) -> dict:
 
 @pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
 def test_definitions_name_the_asset_job_and_sensors(spec) -> None:
-    @dg.job(name=f"{spec.key}_features_and_training")
+    @dg.job(name=retraining_job_name(spec))
     def retraining() -> None:  # stands in for the batch job drift retraining requests
         pass
 
@@ -64,12 +73,12 @@ def test_definitions_name_the_asset_job_and_sensors(spec) -> None:
     )
     dg.Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
-    job = repo.get_job(f"{spec.key}_incremental_learning")
-    assert job.tags["coelho/kind"] == "incremental"
-    switch = repo.get_sensor_def(f"{spec.key}_incremental_learning")
+    job = repo.get_job(incremental_job_name(spec))
+    assert job.tags[KIND_TAG] == "incremental"
+    switch = repo.get_sensor_def(incremental_sensor_name(spec))
     assert switch.default_status == dg.DefaultSensorStatus.STOPPED
     assert switch.job_name == job.name
-    assert repo.get_sensor_def(f"{spec.key}_drift_retraining").job_name == retraining.name
+    assert repo.get_sensor_def(drift_sensor_name(spec)).job_name == retraining.name
     node = repo.asset_graph.get(incremental_model_key(spec))
     assert node.group_name == spec.key
     assert node.parent_keys == {topic_asset_key(spec)}
@@ -105,7 +114,7 @@ def test_switch_sensor_requests_a_learner_only_when_none_is_active() -> None:
             result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
             assert bool(result.run_requests) is launches, status
             if launches:
-                assert result.run_requests[0].tags["coelho/kind"] == "incremental"
+                assert result.run_requests[0].tags[KIND_TAG] == "incremental"
             else:
                 assert run.run_id in result.skip_message
 
@@ -147,12 +156,12 @@ def test_switch_sensor_launches_only_while_it_is_on(tmp_path) -> None:
         entry = next(iter(context.create_request_context().get_code_location_entries().values()))
         assert entry.load_error is None, entry.load_error
         repo = entry.code_location.get_repository("__repository__")
-        remote = repo.get_sensor("ecci_incremental_learning")
+        remote = repo.get_sensor(incremental_sensor_name(ECCI))
         instance.start_sensor(remote)
         list(execute_sensor_iteration(context, log, None, None))
         runs = instance.get_runs()
-        assert [r.job_name for r in runs] == ["ecci_incremental_learning"]
-        assert runs[0].tags["coelho/use_case"] == "ecci"
+        assert [r.job_name for r in runs] == [incremental_job_name(ECCI)]
+        assert runs[0].tags[USE_CASE_TAG] == "ecci"
 
 
 @pytest.mark.services
@@ -172,7 +181,7 @@ def test_job_run_reports_incremental_model_materializations(
             "mlflow": MlflowResource(tracking_uri=ends.mlflow_tracking_uri),
         },
         instance=dg.DagsterInstance.ephemeral(),
-        tags={"coelho/kind": "incremental"},
+        tags={KIND_TAG: "incremental"},
     )
     assert result.success
     materializations = result.asset_materializations_for_node("ecci_incremental_learner")
@@ -291,8 +300,8 @@ def test_switch_sensor_launches_a_kept_learner_with_a_lease() -> None:
     with dg.instance_for_test() as instance:
         result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
         [request] = result.run_requests
-        assert request.tags[KEEPER_TAG] == "ecci_incremental_learning"
-        assert request.tags["coelho/learner"] == "ecci"
+        assert request.tags[KEEPER_TAG] == incremental_sensor_name(ECCI)
+        assert request.tags[LEARNER_TAG] == "ecci"
         assert float(request.tags[LEASE_TAG]) > time.time()
 
 
@@ -343,7 +352,7 @@ def test_learner_ends_itself_as_a_success_when_its_lease_lapses(
                 "mlflow": MlflowResource(tracking_uri=ends.mlflow_tracking_uri),
             },
             instance=instance,
-            tags={"coelho/kind": "incremental", LEASE_TAG: f"{time.time() + 600:.0f}"},
+            tags={KIND_TAG: "incremental", LEASE_TAG: f"{time.time() + 600:.0f}"},
         )
         driver.join(timeout=30)
     assert result.success

@@ -33,6 +33,7 @@ from coelho_pipelines.incremental.features import FeaturePipeline
 from coelho_pipelines.incremental.runner import LearnerRun, RunHooks
 from coelho_pipelines.incremental.sensor import build_drift_sensor
 from coelho_pipelines.incremental.snapshot import SnapshotStore
+from coelho_pipelines.naming import MLFLOW_PARADIGM_TAG, MLFLOW_USE_CASE_TAG, retraining_job_name
 from coelho_pipelines.resources import LakehouseResource, RedisResource
 from coelho_pipelines.use_cases import get_spec
 from coelho_pipelines.use_cases.spec import PromotionPolicy
@@ -140,8 +141,8 @@ def test_learns_every_partition_prequentially_like_river_and_skips_bad_events(
     store = SnapshotStore(mlflow_service.tracking_uri, TFD, run_settings.experiment)
     mlflow_run = store.find_run()
     assert mlflow_run.info.run_name == "ARFClassifier" and mlflow_run.info.status == "FINISHED"
-    assert mlflow_run.data.tags["coelho.paradigm"] == "incremental"
-    assert mlflow_run.data.tags["coelho.use_case"] == "tfd"
+    assert mlflow_run.data.tags[MLFLOW_PARADIGM_TAG] == "incremental"
+    assert mlflow_run.data.tags[MLFLOW_USE_CASE_TAG] == "tfd"
     history = store.client.get_metric_history(mlflow_run.info.run_id, "FBeta")
     assert [m.step for m in history][-1] == 400 and {100, 200, 300} <= {m.step for m in history}
     loaded = store.load_latest()
@@ -370,7 +371,7 @@ def test_drift_is_recorded_and_reaches_the_retraining_sensor(
         assert not result.run_requests
         assert f"the latest at {records[-1]['events_learned']} events" in result.skip_message
         assert "not retraining: no raw events yet" in result.skip_message
-        assert sensor.job_name == "tfd_features_and_training"
+        assert sensor.job_name == retraining_job_name(get_spec("tfd"))
         assert result.cursor == str(records[-1]["id"])
         again = dg.build_sensor_context(
             instance=instance, resources=resources, cursor=result.cursor

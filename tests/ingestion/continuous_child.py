@@ -17,12 +17,8 @@ import dagster as dg
 
 
 def main(args: dict) -> None:
-    from coelho_pipelines.ingestion.assets import (
-        build_ingestion_asset,
-        build_ingestion_job,
-        ingestion_job_name,
-        ingestion_op_name,
-    )
+    from coelho_pipelines.ingestion.assets import build_ingestion_asset, build_ingestion_job
+    from coelho_pipelines.naming import ingestion_job_name, ingestion_op_name
     from coelho_pipelines.resources import KafkaResource, LakehouseResource
     from coelho_pipelines.use_cases import get_spec
 

@@ -23,18 +23,18 @@ from deltalake import DeltaTable
 from fake_events import fake_events
 from ingest_helpers import private_spec, produce_events, produce_values
 
+from coelho_pipelines import naming
 from coelho_pipelines.ingestion.assets import (
     build_ingestion_asset,
     build_ingestion_job,
-    ingestion_job_name,
-    ingestion_op_name,
     ingestion_tags,
     raw_events_key,
 )
 from coelho_pipelines.ingestion.checks import CHECK_NAMES
-from coelho_pipelines.ingestion.sensor import sensor_name
-from coelho_pipelines.ingestion.tables import app_id
 from coelho_pipelines.keeper import HEARTBEAT_TAG, KEEPER_TAG, LEASE_TAG, keep_alive
+from coelho_pipelines.lakehouse.tables import app_id
+from coelho_pipelines.naming import ingestion_job_name, ingestion_op_name
+from coelho_pipelines.naming import ingestion_sensor_name as sensor_name
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 
 pytestmark = pytest.mark.services
@@ -86,9 +86,9 @@ def test_continuous_run_reports_checks_compacts_and_ends_when_its_lease_lapses(
 
     def drive(instance: dg.DagsterInstance) -> None:
         """While the run ingests: more events, then let its lease lapse (switch turned off)."""
-        seen["first"] = _wait_rows(lakehouse, spec.topic, 300)
+        seen["first"] = _wait_rows(lakehouse, naming.raw_table_name(spec), 300)
         produce_events(kafka.bootstrap_servers, spec, events[300:])
-        seen["second"] = _wait_rows(lakehouse, spec.topic, 500)
+        seen["second"] = _wait_rows(lakehouse, naming.raw_table_name(spec), 500)
         time.sleep(3.0)  # a few report and check cycles
         [run] = instance.get_runs()
         seen["heartbeat"] = run.tags.get(HEARTBEAT_TAG)
@@ -125,7 +125,7 @@ def test_continuous_run_reports_checks_compacts_and_ends_when_its_lease_lapses(
         outcomes.setdefault(evaluation.check_name, evaluation.passed)
     assert set(outcomes) == set(CHECK_NAMES)
     assert outcomes["event_ids_unique"] and outcomes["schema_matches_spec"]
-    table = DeltaTable(lakehouse.table_uri(spec.topic))
+    table = DeltaTable(lakehouse.table_uri(naming.raw_table_name(spec)))
     ids = table.to_pyarrow_table().column(spec.id_field)
     assert len(ids) == 500 and pc.count_distinct(ids).as_py() == 500
     # compaction left fewer live files than commits, with the offsets intact
@@ -170,7 +170,7 @@ def test_kill_minus_nine_of_continuous_runs_neither_loses_nor_duplicates(
         "tags": {**ingestion_tags(spec), KEEPER_TAG: keeper,
                  LEASE_TAG: f"{time.time() + 3600:.0f}"},
     }  # fmt: skip
-    log_dir = Path(lakehouse.table_uri(spec.topic)) / "_delta_log"
+    log_dir = Path(lakehouse.table_uri(naming.raw_table_name(spec))) / "_delta_log"
     rng = random.Random(4321)
     partial = []
     for kill in range(kills):
@@ -192,7 +192,7 @@ def test_kill_minus_nine_of_continuous_runs_neither_loses_nor_duplicates(
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
         producer.join(timeout=60)
-        partial.append(_rows(lakehouse, spec.topic))
+        partial.append(_rows(lakehouse, naming.raw_table_name(spec)))
     assert any(0 < rows < n_events for rows in partial), partial
 
     # the killed runs stay STARTED; the keeper sees them silent, fails them and asks for one
@@ -206,7 +206,7 @@ def test_kill_minus_nine_of_continuous_runs_neither_loses_nor_duplicates(
 
     # the replacement resumes from the committed versions and ends on SIGTERM, cleanly
     child = _child(args)
-    rows = _wait_rows(lakehouse, spec.topic, n_events, timeout=240)
+    rows = _wait_rows(lakehouse, naming.raw_table_name(spec), n_events, timeout=240)
     child.send_signal(signal.SIGTERM)
     out, err = child.communicate(timeout=120)
     assert child.returncode == 0, err[-3000:]
@@ -215,11 +215,11 @@ def test_kill_minus_nine_of_continuous_runs_neither_loses_nor_duplicates(
     graceful = ("continuous ingestion stopped (signal)", "stopping the work gracefully")
     assert any(line in err for line in graceful), err[-3000:]
     assert rows == n_events
-    table = DeltaTable(lakehouse.table_uri(spec.topic))
+    table = DeltaTable(lakehouse.table_uri(naming.raw_table_name(spec)))
     ids = table.to_pyarrow_table().column(spec.id_field)
     assert len(ids) == n_events and pc.count_distinct(ids).as_py() == n_events
     assert set(ids.to_pylist()) == {e[spec.id_field] for e in events}
-    dead = DeltaTable(lakehouse.table_uri(f"{spec.topic}_dead_letters")).to_pyarrow_table()
+    dead = DeltaTable(lakehouse.table_uri(naming.dead_letter_table_name(spec))).to_pyarrow_table()
     assert dead.num_rows == n_poison
     coordinates = set(zip(dead.column("kafka_partition").to_pylist(),
                           dead.column("kafka_offset").to_pylist(), strict=True))  # fmt: skip
@@ -243,9 +243,9 @@ def test_coelho_ingest_continuous_runs_headless_until_sigterm(
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert _wait_rows(lakehouse, spec.topic, 100) == 100
+        assert _wait_rows(lakehouse, naming.raw_table_name(spec), 100) == 100
         produce_events(kafka.bootstrap_servers, spec, events[100:])  # arrives while it runs
-        assert _wait_rows(lakehouse, spec.topic, 300) == 300
+        assert _wait_rows(lakehouse, naming.raw_table_name(spec), 300) == 300
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=60)
     finally:
@@ -253,5 +253,6 @@ def test_coelho_ingest_continuous_runs_headless_until_sigterm(
             process.kill()
     assert process.returncode == 0, err[-2000:]
     assert "300 events and 0 dead letters" in out
-    ids = DeltaTable(lakehouse.table_uri(spec.topic)).to_pyarrow_table().column(spec.id_field)
+    raw = DeltaTable(lakehouse.table_uri(naming.raw_table_name(spec))).to_pyarrow_table()
+    ids = raw.column(spec.id_field)
     assert sorted(ids.to_pylist()) == sorted(e[spec.id_field] for e in events)

@@ -13,11 +13,12 @@ from deltalake import DeltaTable
 from fake_events import fake_events
 from ingest_helpers import private_spec, produce_events, produce_values
 
+from coelho_pipelines import naming
 from coelho_pipelines.ingestion.assets import build_ingestion_asset
 from coelho_pipelines.ingestion.checks import CHECK_NAMES, build_raw_event_checks
-from coelho_pipelines.ingestion.maintenance import build_maintenance_defs, maintain_table
 from coelho_pipelines.ingestion.pipeline import ingest
-from coelho_pipelines.ingestion.tables import file_stats
+from coelho_pipelines.lakehouse.maintenance import build_maintenance_defs, maintain_table
+from coelho_pipelines.lakehouse.tables import file_stats
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 
 pytestmark = pytest.mark.services
@@ -68,10 +69,10 @@ def test_checks_catch_duplicates_and_out_of_range_values(
     from deltalake import write_deltalake
 
     from coelho_pipelines.ingestion.checks import evaluate
-    from coelho_pipelines.ingestion.tables import PARTITION_COLUMN, ensure_table, events_to_arrow
+    from coelho_pipelines.lakehouse.tables import PARTITION_COLUMN, ensure_table, events_to_arrow
 
     spec = private_spec("eta", kafka.bootstrap_servers)
-    uri = lakehouse.table_uri(spec.topic)
+    uri = lakehouse.table_uri(naming.raw_table_name(spec))
     events = fake_events(spec, 50, seed=2)
     events.append(dict(events[0], driver_rating=9.5))  # a duplicate id, out of range
     ensure_table(uri, events_to_arrow(spec, events).schema, [PARTITION_COLUMN])
@@ -92,7 +93,7 @@ def test_maintenance_compacts_and_keeps_rows(
     spec = private_spec("tfd", kafka.bootstrap_servers)
     produce_events(kafka.bootstrap_servers, spec, fake_events(spec, 1_200, seed=6))
     ingest(spec, kafka, lakehouse, batch_size=100)
-    uri = lakehouse.table_uri(spec.topic)
+    uri = lakehouse.table_uri(naming.raw_table_name(spec))
     before = file_stats(uri)
     assert before["files"] >= 10 and before["rows"] == 1_200
     ids_before = sorted(DeltaTable(uri).to_pyarrow_table().column("transaction_id").to_pylist())
@@ -148,7 +149,7 @@ def _write_features_twice(spec, lakehouse: LakehouseResource, raw_uri: str) -> s
     feature_sql.register_delta(con, "raw", raw_uri)
     start, end = date(1970, 1, 1), date(9999, 12, 31)
     table = feature_sql.compute_features(spec, con, start, end)
-    features_uri = lakehouse.table_uri(feature_sql.features_table_name(spec))
+    features_uri = lakehouse.table_uri(naming.features_table_name(spec))
     for _ in range(2):
         feature_sql.write_features(spec, features_uri, table, start, end)
     return features_uri

@@ -6,6 +6,7 @@ import dagster as dg
 
 from coelho_pipelines.definitions import build_definitions
 from coelho_pipelines.ingestion.checks import CHECK_NAMES
+from coelho_pipelines.naming import KIND_TAG
 from coelho_pipelines.use_cases import use_case_keys
 
 
@@ -20,7 +21,7 @@ def test_ingestion_names_in_the_code_location() -> None:
         assert {f"{uc}/raw_events", f"{uc}/dead_letters"} <= keys
         assert {(f"{uc}/raw_events", name) for name in CHECK_NAMES} <= checks
         job = repo.get_job(f"{uc}_ingestion")
-        assert job.tags["coelho/kind"] == "ingestion"
+        assert job.tags[KIND_TAG] == "ingestion"
         assert f"{uc}_ingestion_sensor" in sensors
         raw = repo.asset_graph.get(dg.AssetKey([uc, "raw_events"]))
         assert raw.group_name == uc

@@ -17,8 +17,9 @@ from deltalake import DeltaTable
 from fake_events import fake_events
 from ingest_helpers import private_spec, produce_events, produce_values
 
+from coelho_pipelines import naming
 from coelho_pipelines.ingestion.pipeline import ingest
-from coelho_pipelines.ingestion.tables import app_id, raw_schema
+from coelho_pipelines.lakehouse.tables import app_id, raw_schema
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 
 pytestmark = pytest.mark.services
@@ -49,7 +50,7 @@ def test_kill_minus_nine_neither_loses_nor_duplicates(
     produce_events(kafka.bootstrap_servers, spec, events[: n_events // 2])
     produce_values(kafka.bootstrap_servers, spec.topic, [_poison(i) for i in range(n_poison)])
     produce_events(kafka.bootstrap_servers, spec, events[n_events // 2 :])
-    log_dir = Path(lakehouse.table_uri(spec.topic)) / "_delta_log"
+    log_dir = Path(lakehouse.table_uri(naming.raw_table_name(spec))) / "_delta_log"
     command = [
         COELHO, "ingest", "--use-case", "tfd", "--topic", spec.topic, "--batch-size", "250",
         "--bootstrap-servers", kafka.bootstrap_servers, "--lakehouse", lakehouse.uri, "--quiet",
@@ -70,17 +71,17 @@ def test_kill_minus_nine_neither_loses_nor_duplicates(
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
         assert process.returncode == -signal.SIGKILL
-        partial_counts.append(_table(lakehouse, spec.topic).num_rows)
+        partial_counts.append(_table(lakehouse, naming.raw_table_name(spec)).num_rows)
     assert any(0 < count < n_events for count in partial_counts), partial_counts
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert finished.returncode == 0, finished.stderr
 
-    rows = _table(lakehouse, spec.topic)
+    rows = _table(lakehouse, naming.raw_table_name(spec))
     assert rows.num_rows == n_events
     ids = rows.column(spec.id_field)
     assert pc.count_distinct(ids).as_py() == n_events
     assert set(ids.to_pylist()) == {e[spec.id_field] for e in events}
-    dead = _table(lakehouse, f"{spec.topic}_dead_letters")
+    dead = _table(lakehouse, naming.dead_letter_table_name(spec))
     assert dead.num_rows == n_poison
     coordinates = set(zip(dead.column("kafka_partition").to_pylist(),
                           dead.column("kafka_offset").to_pylist(), strict=True))  # fmt: skip
@@ -88,7 +89,7 @@ def test_kill_minus_nine_neither_loses_nor_duplicates(
     end_offsets = kafka.end_offsets(spec.topic)
     assert sum(end_offsets.values()) == n_events + n_poison
     assert kafka.watermarks(spec.topic) == {p: (0, end) for p, end in end_offsets.items()}
-    table = DeltaTable(lakehouse.table_uri(spec.topic))
+    table = DeltaTable(lakehouse.table_uri(naming.raw_table_name(spec)))
     assert {p: table.transaction_version(app_id(spec.topic, p)) for p in end_offsets} == end_offsets
     assert (
         "0 events and 0 dead letters"
@@ -122,10 +123,10 @@ def test_poison_lands_in_dead_letters_and_neighbours_in_the_table(
     result = ingest(spec, kafka, lakehouse)
     assert result.events == len(good) - 3
     assert result.dead_letters == len(poison)
-    rows = _table(lakehouse, spec.topic)
+    rows = _table(lakehouse, naming.raw_table_name(spec))
     assert rows.schema == raw_schema(spec)
     assert sorted(rows.column("event_id").to_pylist()) == sorted(e["event_id"] for e in good[3:])
-    dead = _table(lakehouse, f"{spec.topic}_dead_letters").to_pylist()
+    dead = _table(lakehouse, naming.dead_letter_table_name(spec)).to_pylist()
     reasons = sorted(d["reason"] for d in dead)
     for _raw, expected in poison:
         assert any(expected in reason for reason in reasons), (expected, reasons)
@@ -148,5 +149,5 @@ def test_max_events_bounds_a_pass_and_the_next_resumes(
     second = ingest(spec, kafka, lakehouse)
     assert second.events == 700
     assert [r.start for r in second.ranges] == [first.committed_offsets[p] for p in (0, 1, 2)]
-    assert _table(lakehouse, spec.topic).num_rows == 900
+    assert _table(lakehouse, naming.raw_table_name(spec)).num_rows == 900
     assert sum(second.lag.values()) == 0

@@ -19,6 +19,7 @@ from coelho_pipelines.keeper import (
     RunState,
     decide,
 )
+from coelho_pipelines.naming import KIND_TAG, ingestion_sensor_name
 from coelho_pipelines.resources import KafkaResource, LakehouseResource
 from coelho_pipelines.use_cases import get_spec
 
@@ -96,7 +97,8 @@ def _sensor_and_job():
             "lakehouse": LakehouseResource(uri="/nonexistent"),
         },
     )
-    return spec, defs.resolve_sensor_def("eta_ingestion_sensor"), defs.resolve_job_def(job.name)
+    sensor = defs.resolve_sensor_def(ingestion_sensor_name(spec))
+    return spec, sensor, defs.resolve_job_def(job.name)
 
 
 def _add_run(instance: dg.DagsterInstance, job_name: str, status, tags: dict) -> dg.DagsterRun:
@@ -110,8 +112,8 @@ def test_sensor_keeps_one_run_and_replaces_a_dead_one() -> None:
         first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
         [request] = first.run_requests
         assert request.run_config == continuous_run_config(spec)
-        assert request.tags[KEEPER_TAG] == "eta_ingestion_sensor"
-        assert request.tags["coelho/kind"] == "ingestion"
+        assert request.tags[KEEPER_TAG] == ingestion_sensor_name(spec)
+        assert request.tags[KIND_TAG] == "ingestion"
         assert float(request.tags[LEASE_TAG]) > time.time()
 
         # the requested run is running and heartbeating: renew its lease, launch nothing
@@ -139,7 +141,7 @@ def test_sensor_keeps_one_run_and_replaces_a_dead_one() -> None:
 def test_sensor_waits_for_a_bounded_run_launched_by_hand() -> None:
     spec, sensor, job = _sensor_and_job()
     with dg.instance_for_test() as instance:
-        run = _add_run(instance, job.name, dg.DagsterRunStatus.STARTED, {"coelho/kind": "x"})
+        run = _add_run(instance, job.name, dg.DagsterRunStatus.STARTED, {KIND_TAG: "x"})
         tick = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
         assert tick.run_requests == [] and run.run_id in tick.skip_message
         assert LEASE_TAG not in instance.get_run_by_id(run.run_id).tags

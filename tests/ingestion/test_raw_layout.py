@@ -12,13 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 from fake_events import fake_event
 
-from coelho_pipelines.ingestion.maintenance import maintain_table
-from coelho_pipelines.ingestion.tables import (
+from coelho_pipelines.ingestion.writer import DeltaSink, PendingBatch
+from coelho_pipelines.lakehouse.maintenance import maintain_table
+from coelho_pipelines.lakehouse.tables import (
     DEAD_LETTER_SCHEMA,
     events_to_arrow,
     raw_writer_properties,
 )
-from coelho_pipelines.ingestion.writer import DeltaSink, PendingBatch
 from coelho_pipelines.use_cases import get_spec
 
 DICTIONARY = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}

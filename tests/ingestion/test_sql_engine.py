@@ -9,8 +9,8 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from fake_events import fake_events
 
-from coelho_pipelines import sql_engine
-from coelho_pipelines.ingestion.tables import (
+from coelho_pipelines import naming, sql_engine
+from coelho_pipelines.lakehouse.tables import (
     PARTITION_COLUMN,
     ensure_table,
     events_to_arrow,
@@ -33,7 +33,7 @@ N = 2_000
 def lake(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("sql-lake")
     uri = str(root / "lakehouse")
-    table = f"{uri}/delta/{SPEC.topic}"
+    table = naming.raw_table_uri(uri, SPEC)
     ensure_table(table, raw_schema(SPEC), [PARTITION_COLUMN])
     write_deltalake(table, events_to_arrow(SPEC, fake_events(SPEC, N, seed=21)), mode="append")
     secret = root / "secret.csv"

@@ -11,7 +11,7 @@ import pytest
 from fake_events import fake_events
 
 from coelho_pipelines.events.validate import BatchDecoder, EventValidator
-from coelho_pipelines.ingestion.tables import raw_schema
+from coelho_pipelines.lakehouse.tables import raw_schema
 from coelho_pipelines.use_cases import all_specs, get_spec
 
 SPECS = {spec.key: spec for spec in all_specs()}

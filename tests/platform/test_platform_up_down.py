@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from coelho_pipelines.naming import incremental_job_name, incremental_sensor_name
 from coelho_pipelines.platform import free_port
 from coelho_pipelines.platform import kafka as kafka_platform
 from coelho_pipelines.platform.apps import subcommand_options
@@ -158,7 +159,8 @@ def test_up_status_down_up_keeps_data(platform_user: dict[str, str]) -> None:
         assert str(port_of(env, name)) in row["url"]
     # A new instance gets every sensor switched on (ingestion, the learners' real-time switches).
     sensors = sensor_states(port_of(env, "dagster"))
-    assert {f"{spec.key}_incremental_learning" for spec in all_specs()} <= set(sensors)
+    switches = {incremental_sensor_name(spec) for spec in all_specs()}
+    assert switches <= set(sensors)
     assert set(sensors.values()) == {"RUNNING"}, sensors
     # With no manual step the products run: events queryable, every learner LIVE, no failure.
     if subcommand_options("serve") is not None and subcommand_options("produce") is not None:
@@ -191,7 +193,7 @@ def test_up_status_down_up_keeps_data(platform_user: dict[str, str]) -> None:
         assert "dagster: terminated" in down.stdout, down.stdout
         runs = stored_runs(env)
         assert [run for run in runs if run[1] == "FAILURE"] == [], runs
-        kept = {f"{s.key}_incremental_learning" for s in all_specs()}
+        kept = {incremental_job_name(s) for s in all_specs()}
         assert {job for job, state in runs if state == "CANCELED"} >= kept, runs
     after = status(env)
     for name, pid in pids.items():

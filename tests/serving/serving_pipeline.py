@@ -40,7 +40,7 @@ def ingest_all(stack: Any, spec: Any, at_least: int) -> int:
 def _partition_range(stack: Any, spec: Any) -> tuple[str, str]:
     import duckdb
 
-    from coelho_pipelines.settings import table_uri
+    from coelho_pipelines import naming
     from coelho_pipelines.sql_engine import delta_extension_path
 
     con = duckdb.connect()
@@ -48,7 +48,7 @@ def _partition_range(stack: Any, spec: Any) -> tuple[str, str]:
     first, last = con.execute(
         f"SELECT CAST(min(CAST({spec.time_field} AS DATE)) AS VARCHAR), "
         f"CAST(max(CAST({spec.time_field} AS DATE)) AS VARCHAR) "
-        f"FROM delta_scan('{table_uri(stack.lakehouse, spec.topic)}')"
+        f"FROM delta_scan('{naming.raw_table_uri(stack.lakehouse, spec)}')"
     ).fetchone()
     return first, last
 
@@ -130,6 +130,7 @@ def learn(stack: Any, spec: Any, events: int) -> str:
 
 def train_extra_run(stack: Any, spec: Any, iterations: int) -> str:
     """Another batch run on the same training set (logged and evaluated, not registered)."""
+    from coelho_pipelines import naming
     from coelho_pipelines.batch import training_set as ts
     from coelho_pipelines.batch.evaluation import evaluate
     from coelho_pipelines.batch.training import train_and_log
@@ -137,7 +138,7 @@ def train_extra_run(stack: Any, spec: Any, iterations: int) -> str:
 
     lakehouse = LakehouseResource(uri=stack.lakehouse)
     mlflow = MlflowResource(tracking_uri=stack.mlflow_uri)
-    uri = lakehouse.table_uri(ts.training_set_table_name(spec))
+    uri = lakehouse.table_uri(naming.training_set_table_name(spec))
     splits = ts.read_splits(uri, None, {}, spec.time_field)
     params = {**model_config(spec), "iterations": iterations}
     logged = train_and_log(spec, splits, params, mlflow, None, 0, uri)

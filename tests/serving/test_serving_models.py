@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from coelho_pipelines import naming
 from coelho_pipelines.incremental import live_store
 from coelho_pipelines.use_cases import all_specs
 
@@ -80,9 +81,8 @@ def test_batch_predict_serves_exactly_the_registered_models_outputs(
     if spec.profile is not None:  # ecci: each customer's profile from the raw table + event
         from coelho_pipelines.batch.profiles import serving_rows
         from coelho_pipelines.models.encoding import FeatureLayout
-        from coelho_pipelines.settings import table_uri
 
-        rows = serving_rows(spec, events, table_uri(stack.lakehouse, spec.topic))
+        rows = serving_rows(spec, events, naming.raw_table_uri(stack.lakehouse, spec))
         frame = FeatureLayout.of(spec.model_features).frame_from_rows(rows)
         expected = model.predict_frame(frame)[column].tolist()
     else:

@@ -1,4 +1,5 @@
-"""Layout of the raw and dead-letter Delta tables: URIs, schemas, creation, Arrow builders.
+"""Layout of the raw and dead-letter Delta tables: schemas, creation, Arrow builders (their
+names and paths are in `naming`).
 
 A raw table holds the use case's event fields (typed as `spec.arrow_schema`: timestamps as
 timestamp[us, UTC], nested objects as structs) followed by the ingestion columns below. It is
@@ -14,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coelho_pipelines.naming import PARTITION_COLUMN
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 if TYPE_CHECKING:
     from deltalake import WriterProperties
 
-PARTITION_COLUMN = "event_date"
 # Columns ingestion adds to every raw table; never model features.
 INGESTION_COLUMNS: tuple[str, ...] = (
     PARTITION_COLUMN,
@@ -28,7 +29,6 @@ INGESTION_COLUMNS: tuple[str, ...] = (
     "kafka_offset",
     "ingested_at",
 )
-DEAD_LETTER_SUFFIX = "_dead_letters"
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 INGESTION_FIELDS: tuple[pa.Field, ...] = (
@@ -50,15 +50,6 @@ DEAD_LETTER_SCHEMA = pa.schema(
         pa.field("failed_at", TIMESTAMP, nullable=False),
     ]
 )
-
-
-def raw_table_name(spec: UseCaseSpec) -> str:
-    """The raw table's name under `<lakehouse>/delta/`: the topic."""
-    return spec.topic
-
-
-def dead_letter_table_name(spec: UseCaseSpec) -> str:
-    return f"{spec.topic}{DEAD_LETTER_SUFFIX}"
 
 
 def raw_schema(spec: UseCaseSpec) -> pa.Schema:

@@ -5,7 +5,8 @@ Ingestion appends one file per partition and commit, features replace partitions
 training set is overwritten per materialization, so tables collect small and stale files; optimize
 compacts them (row counts unchanged: checked), vacuum deletes files no version within the
 retention needs, a checkpoint plus log cleanup keeps the Delta log short. Each table gets an
-AssetObservation with files, bytes and rows before and after.
+AssetObservation with files, bytes and rows before and after. The tables come from `naming`
+(no import of the domains that write them).
 """
 
 import time
@@ -14,12 +15,14 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from coelho_pipelines.ingestion.assets import KIND_TAG, dead_letters_key, raw_events_key
-from coelho_pipelines.ingestion.tables import (
-    dead_letter_table_name,
-    file_stats,
-    raw_table_name,
-    raw_writer_properties,
+from coelho_pipelines.lakehouse.tables import file_stats, raw_writer_properties
+from coelho_pipelines.naming import (
+    KIND_TAG,
+    MAINTENANCE,
+    MAINTENANCE_JOB,
+    MAINTENANCE_SCHEDULE,
+    RAW_EVENTS,
+    lakehouse_tables,
 )
 from coelho_pipelines.resources import LakehouseResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
@@ -27,8 +30,6 @@ from coelho_pipelines.use_cases.spec import UseCaseSpec
 if TYPE_CHECKING:
     from deltalake import WriterProperties
 
-JOB_NAME = "lakehouse_maintenance"
-SCHEDULE_NAME = "lakehouse_maintenance_schedule"
 DEFAULT_CRON = "17 3 * * *"
 DEFAULT_RETENTION_HOURS = 168
 OPTIMIZE_ATTEMPTS = 3
@@ -103,21 +104,16 @@ def _tables(
     specs: tuple[UseCaseSpec, ...],
 ) -> Iterator[tuple[dg.AssetKey, str, "WriterProperties | None"]]:
     """Every table: asset key, name, and its Parquet writer properties (None: defaults)."""
-    from coelho_pipelines.batch import lineage
-    from coelho_pipelines.batch.features import features_table_name
-    from coelho_pipelines.batch.training_set import training_set_table_name
-
     for spec in specs:
-        yield raw_events_key(spec), raw_table_name(spec), raw_writer_properties(spec)
-        yield dead_letters_key(spec), dead_letter_table_name(spec), None
-        yield lineage.asset_key(spec, lineage.FEATURES), features_table_name(spec), None
-        yield lineage.asset_key(spec, lineage.TRAINING_SET), training_set_table_name(spec), None
+        for table in lakehouse_tables(spec):
+            properties = raw_writer_properties(spec) if table.asset == RAW_EVENTS else None
+            yield dg.AssetKey([spec.asset_prefix, table.asset]), table.table, properties
 
 
 def build_maintenance_defs(specs: tuple[UseCaseSpec, ...]) -> dg.Definitions:
     """The maintenance job over every use case's tables, and its daily schedule."""
 
-    @dg.op(name="maintain_lakehouse_tables", tags={KIND_TAG: "maintenance"})
+    @dg.op(name="maintain_lakehouse_tables", tags={KIND_TAG: MAINTENANCE})
     def maintain_tables(
         context: dg.OpExecutionContext, config: MaintenanceConfig, lakehouse: LakehouseResource
     ) -> None:
@@ -145,15 +141,15 @@ def build_maintenance_defs(specs: tuple[UseCaseSpec, ...]) -> dg.Definitions:
             )
 
     @dg.job(
-        name=JOB_NAME,
-        tags={KIND_TAG: "maintenance"},
+        name=MAINTENANCE_JOB,
+        tags={KIND_TAG: MAINTENANCE},
         description="Compact, vacuum and checkpoint every Delta table of every use case.",
     )
     def lakehouse_maintenance() -> None:
         maintain_tables()
 
     schedule = dg.ScheduleDefinition(
-        name=SCHEDULE_NAME,
+        name=MAINTENANCE_SCHEDULE,
         job=lakehouse_maintenance,
         cron_schedule=DEFAULT_CRON,
         execution_timezone="UTC",
