@@ -47,7 +47,7 @@ from coelho_pipelines.incremental.heap import frozen_heap
 from coelho_pipelines.incremental.learner import ALREADY_LEARNED, Learner, Record, Step
 from coelho_pipelines.incremental.outputs import MlflowRecorder, RedisPublisher
 from coelho_pipelines.incremental.settings import LearnerSettings
-from coelho_pipelines.incremental.snapshot import SnapshotInfo, SnapshotStore
+from coelho_pipelines.incremental.snapshot import LAST_DRIFT_TAG, SnapshotInfo, SnapshotStore
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 log = logging.getLogger(__name__)
@@ -357,7 +357,7 @@ class _Loop:
         telemetry.LEARNER_DRIFTS.labels(self.uc).inc()
         self.publisher.add_drift(record)
         self.recorder.add_metrics(step.drift.events_learned, {"drift_detected": 1.0})
-        self.recorder.set_tag("coelho.last_drift", json.dumps(record, default=str))
+        self.recorder.set_tag(LAST_DRIFT_TAG, json.dumps(record, default=str))
         self.owner.say(f"{self.uc}: drift detected at {step.drift.events_learned} events: {record}")
 
     def _promoted(self, step: Step) -> None:
