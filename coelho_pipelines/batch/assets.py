@@ -29,7 +29,7 @@ from coelho_pipelines.batch.lineage import (
     daily_partitions,
     upstream_metadata,
 )
-from coelho_pipelines.ingestion.assets import raw_events_key
+from coelho_pipelines.ingestion.keys import raw_events_key
 from coelho_pipelines.resources import LakehouseResource, MlflowResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 

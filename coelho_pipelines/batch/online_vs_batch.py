@@ -27,7 +27,7 @@ from pydantic import Field
 from coelho_pipelines import naming
 from coelho_pipelines.batch.lineage import CHAMPION_MODEL, asset_key
 from coelho_pipelines.incremental.job import incremental_model_key
-from coelho_pipelines.ingestion.assets import raw_events_key
+from coelho_pipelines.ingestion.keys import raw_events_key
 from coelho_pipelines.naming import ONLINE_VS_BATCH, online_vs_batch_sensor_name
 from coelho_pipelines.resources import LakehouseResource, MlflowResource
 from coelho_pipelines.use_cases.spec import UseCaseSpec

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -32,7 +32,9 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from coelho_pipelines.events.fields import FieldSpec
-from coelho_pipelines.use_cases.spec import UseCaseSpec
+
+if TYPE_CHECKING:
+    from coelho_pipelines.use_cases.spec import UseCaseSpec
 
 DEFAULT_MAX_BYTES = 256 * 1024
 # Arrow parses blocks of this size on its thread pool (a block boundary is always a newline).

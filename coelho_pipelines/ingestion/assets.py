@@ -15,13 +15,12 @@ from typing import Any
 import dagster as dg
 
 from coelho_pipelines.ingestion.consume import DEFAULT_BATCH_SIZE, OffsetRange
+from coelho_pipelines.ingestion.keys import dead_letters_key, raw_events_key
 from coelho_pipelines.ingestion.pipeline import IngestionResult, ingest
 from coelho_pipelines.lakehouse.tables import file_stats, raw_schema
 from coelho_pipelines.naming import (
-    DEAD_LETTERS,
     INGESTION,
     PARTITION_COLUMN,
-    RAW_EVENTS,
     dead_letter_table_name,
     ingestion_job_name,
     ingestion_op_name,
@@ -36,14 +35,6 @@ from coelho_pipelines.use_cases.spec import UseCaseSpec
 def ingestion_tags(spec: UseCaseSpec) -> dict[str, str]:
     """Tags of every ingestion run (dagster.yaml limits concurrency on `coelho/kind`)."""
     return run_tags(INGESTION, spec)
-
-
-def raw_events_key(spec: UseCaseSpec) -> dg.AssetKey:
-    return dg.AssetKey([spec.asset_prefix, RAW_EVENTS])
-
-
-def dead_letters_key(spec: UseCaseSpec) -> dg.AssetKey:
-    return dg.AssetKey([spec.asset_prefix, DEAD_LETTERS])
 
 
 class OffsetRangeConfig(dg.Config):

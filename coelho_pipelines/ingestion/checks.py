@@ -13,7 +13,7 @@ import dagster as dg
 import pyarrow as pa
 
 from coelho_pipelines.events.fields import FieldSpec
-from coelho_pipelines.ingestion.assets import raw_events_key
+from coelho_pipelines.ingestion.keys import raw_events_key
 from coelho_pipelines.lakehouse.tables import _same_columns, file_stats, raw_schema
 from coelho_pipelines.naming import dead_letter_table_name, raw_table_name
 from coelho_pipelines.resources import LakehouseResource

@@ -20,7 +20,7 @@ from coelho_pipelines.batch.automation import build_features_automation_sensor
 from coelho_pipelines.batch.defs import build_batch_defs
 from coelho_pipelines.batch.lineage import CHAMPION_MODEL, FEATURES, asset_key
 from coelho_pipelines.batch.sensors import evaluate
-from coelho_pipelines.ingestion.assets import raw_events_key
+from coelho_pipelines.ingestion.keys import raw_events_key
 from coelho_pipelines.naming import (
     TRIGGER_TAG,
     USE_CASE_TAG,
@@ -213,7 +213,7 @@ def test_the_requested_run_builds_its_features_and_registers_the_first_champion(
 def test_drift_retraining_skips_with_a_reason_then_requests_features_and_training(
     instance, lakehouse
 ) -> None:
-    from coelho_pipelines.incremental.sensor import build_drift_sensor, drift_request
+    from coelho_pipelines.batch.drift_retraining import build_drift_sensor, drift_request
 
     spec = isolated_spec("tfd")
     assert build_drift_sensor(spec).job_name == retraining_job_name(spec)

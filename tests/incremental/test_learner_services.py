@@ -28,10 +28,10 @@ from incremental_helpers import (
 )
 
 from coelho_pipelines import telemetry
+from coelho_pipelines.batch.drift_retraining import build_drift_sensor
 from coelho_pipelines.incremental import live_store
 from coelho_pipelines.incremental.features import FeaturePipeline
 from coelho_pipelines.incremental.runner import LearnerRun, RunHooks
-from coelho_pipelines.incremental.sensor import build_drift_sensor
 from coelho_pipelines.incremental.snapshot import SnapshotStore
 from coelho_pipelines.naming import MLFLOW_PARADIGM_TAG, MLFLOW_USE_CASE_TAG, retraining_job_name
 from coelho_pipelines.resources import LakehouseResource, RedisResource
