@@ -29,6 +29,7 @@ RUN pip install -r requirements.lock
 
 # Then the code.
 COPY pyproject.toml README.md definitions.py workspace.yaml ./
+COPY coelho ./coelho
 COPY coelho_pipelines ./coelho_pipelines
 COPY coelho_serving ./coelho_serving
 COPY deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh

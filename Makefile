@@ -52,7 +52,7 @@ system-deps:
 	@scripts/install-system-deps.sh
 
 kafka-jars: install system-deps
-	$(PY) -m coelho_pipelines.platform
+	$(PY) -m coelho.platform
 
 # The web UI (served by the API at /ui): npm ci + build when missing or stale; needs Node 20.19+.
 ui:

@@ -180,7 +180,7 @@ def mlflow_server(tracking_uri: str | None) -> Iterator[str]:
     if tracking_uri:
         yield tracking_uri
         return
-    from coelho_pipelines.platform.ephemeral import temporary_platform
+    from coelho.platform.ephemeral import temporary_platform
 
     with temporary_platform("mlflow") as platform:
         yield f"http://127.0.0.1:{platform.ports['mlflow']}"

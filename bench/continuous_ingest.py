@@ -51,9 +51,9 @@ def measure(args: argparse.Namespace, bootstrap: str) -> dict[str, float]:
     from confluent_kafka import Producer
     from deltalake import DeltaTable
 
+    from coelho.platform.kafka import ensure_topics
     from coelho_pipelines.lakehouse.tables import app_id
     from coelho_pipelines.naming import raw_table_uri
-    from coelho_pipelines.platform.kafka import ensure_topics
     from coelho_pipelines.use_cases import get_spec
 
     spec = get_spec("tfd")
@@ -152,7 +152,7 @@ def main() -> int:
     if args.bootstrap_servers:
         figures = measure(args, args.bootstrap_servers)
     else:
-        from coelho_pipelines.platform.ephemeral import temporary_platform
+        from coelho.platform.ephemeral import temporary_platform
 
         with temporary_platform("kafka") as platform:
             figures = measure(args, f"127.0.0.1:{platform.ports['kafka']}")

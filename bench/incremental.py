@@ -62,7 +62,7 @@ BUDGET = LearnerSettings().publish_budget
 
 @contextlib.contextmanager
 def services() -> Iterator[Endpoints]:
-    from coelho_pipelines.platform.ephemeral import temporary_platform
+    from coelho.platform.ephemeral import temporary_platform
 
     with temporary_platform("kafka", "redis", "mlflow") as platform:
         yield Endpoints(
@@ -73,7 +73,7 @@ def services() -> Iterator[Endpoints]:
 
 
 def new_topic(bootstrap: str) -> str:
-    from coelho_pipelines.platform.kafka import ensure_topics
+    from coelho.platform.kafka import ensure_topics
 
     topic = f"bench_learner_{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap, [topic], partitions=3)

@@ -63,14 +63,14 @@ def kafka_broker(bootstrap: str | None) -> Iterator[str]:
     if bootstrap:
         yield bootstrap
         return
-    from coelho_pipelines.platform.ephemeral import temporary_platform
+    from coelho.platform.ephemeral import temporary_platform
 
     with temporary_platform("kafka") as platform:
         yield f"127.0.0.1:{platform.ports['kafka']}"
 
 
 def fresh_spec(bootstrap: str):
-    from coelho_pipelines.platform.kafka import ensure_topics
+    from coelho.platform.kafka import ensure_topics
 
     spec = get_spec("tfd")
     topic = f"bench_tfd_{uuid.uuid4().hex[:8]}"

@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from coelho_pipelines.platform import parse_services
-from coelho_pipelines.platform.ephemeral import free_port_platform
+from coelho.platform import parse_services
+from coelho.platform.ephemeral import free_port_platform
 
 BUDGET_BYTES = 4 * 2**30
 

@@ -2,7 +2,7 @@
 
 For each use case, on fresh 3-partition topics:
 - `coelho`: generation + JSON serialization + keyed produce with delivery reports and
-  Prometheus metrics + final flush (`coelho_pipelines.producer.run_streams`);
+  Prometheus metrics + final flush (`coelho.producer.run_streams`);
 - `raw`: a bare confluent-kafka Producer (same config) producing the same pre-serialized
   keys and values, then flush;
 - `gen`: generation + serialization alone (no Kafka).
@@ -31,9 +31,9 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from coelho.platform import ensure_topics  # noqa: E402
+from coelho.producer import KafkaSink, Stream, run_streams  # noqa: E402
 from coelho_pipelines.kafka_produce import produce_retrying  # noqa: E402
-from coelho_pipelines.platform import ensure_topics  # noqa: E402
-from coelho_pipelines.producer import KafkaSink, Stream, run_streams  # noqa: E402
 from coelho_pipelines.resources.kafka import KafkaResource  # noqa: E402
 from coelho_pipelines.use_cases import all_specs, get_spec  # noqa: E402
 
@@ -48,7 +48,7 @@ def kafka(bootstrap: str | None) -> Iterator[str]:
     if bootstrap:
         yield bootstrap
         return
-    from coelho_pipelines.platform.ephemeral import temporary_platform
+    from coelho.platform.ephemeral import temporary_platform
 
     print("starting Kafka ...", flush=True)
     with temporary_platform("kafka") as platform:

@@ -39,8 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from coelho.platform import Platform, free_port  # noqa: E402
 from coelho_pipelines.models.fast_predict import compile_predictor  # noqa: E402
-from coelho_pipelines.platform import Platform, free_port  # noqa: E402
 from coelho_pipelines.use_cases import all_specs  # noqa: E402
 from coelho_serving.frozen import freeze  # noqa: E402
 
@@ -154,7 +154,7 @@ def model_only_ms(predict: Any, events: list[dict]) -> float:
 
 @contextmanager
 def server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen]:
-    cmd = [sys.executable, "-m", "coelho_pipelines.cli", "serve", "--port", str(port),
+    cmd = [sys.executable, "-m", "coelho.cli", "serve", "--port", str(port),
            "--log-level", "warning"]  # fmt: skip
     process = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
     try:

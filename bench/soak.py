@@ -39,10 +39,10 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from coelho_pipelines.platform import Platform, free_port  # noqa: E402
-from coelho_pipelines.platform.kafka import default_lib_dir  # noqa: E402
-from coelho_pipelines.platform.manager import SERVICES, service_names  # noqa: E402
-from coelho_pipelines.platform.process import live_process  # noqa: E402
+from coelho.platform import Platform, free_port  # noqa: E402
+from coelho.platform.kafka import default_lib_dir  # noqa: E402
+from coelho.platform.manager import SERVICES, service_names  # noqa: E402
+from coelho.platform.process import live_process  # noqa: E402
 from coelho_pipelines.use_cases import all_specs, get_spec  # noqa: E402
 
 RUN_MARKERS = ("execute_run", "execute_step", "api execute", "spawn_main", "multiprocessing")

@@ -29,7 +29,7 @@ import httpx  # noqa: E402
 import serving as bench  # noqa: E402  (bench/serving.py)
 import websocket  # noqa: E402
 
-from coelho_pipelines.platform import free_port  # noqa: E402
+from coelho.platform import free_port  # noqa: E402
 from coelho_pipelines.use_cases import get_spec  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -1,12 +1,12 @@
 """Shared fixtures: real Kafka, Redis and MLflow for the whole session, started lazily.
 
-Each service is started by the same code as `coelho up` (`coelho_pipelines.platform.Platform`)
+Each service is started by the same code as `coelho up` (`coelho.platform.Platform`)
 on free ports with its data under a pytest temp dir, and stopped at the end of the session.
 A service that cannot start FAILS the tests that need it, with the reason (never a skip).
 
 - `kafka_service.bootstrap_servers`: broker with the topic of every use case already created
   (3 partitions, 7-day retention). Topic auto-creation is off, as in production: create other
-  topics with `coelho_pipelines.platform.kafka.ensure_topics(bootstrap, [name])`.
+  topics with `coelho.platform.kafka.ensure_topics(bootstrap, [name])`.
 - `redis_service.url` / `.port`; `.stop()` and `.start()` simulate an outage (same port, same
   data).
 - `mlflow_service.tracking_uri`.
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from coelho_pipelines.platform import Platform, PlatformError
-from coelho_pipelines.platform.ephemeral import free_port_platform, shared_kafka_lib
+from coelho.platform import Platform, PlatformError
+from coelho.platform.ephemeral import free_port_platform, shared_kafka_lib
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ KAFKA_LIB = shared_kafka_lib(REPO_ROOT)
 @pytest.fixture(scope="session")
 def kafka_lib_dir() -> Path:
     """The shared Kafka broker jar directory, resolved with Maven if needed."""
-    from coelho_pipelines.platform.kafka import resolve_jars
+    from coelho.platform.kafka import resolve_jars
 
     try:
         return resolve_jars(KAFKA_LIB)

@@ -129,7 +129,7 @@ def pipelines(
     and a real learner snapshot of the first `LEARNED` events; then `NEWER` events."""
     from serving_pipeline import ingest_all, learn, train_batch
 
-    from coelho_pipelines.platform.kafka import ensure_topics
+    from coelho.platform.kafka import ensure_topics
 
     built: dict[str, Compared] = {}
 

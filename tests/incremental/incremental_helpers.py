@@ -51,7 +51,7 @@ def produce_events(bootstrap: str, topic: str, spec: UseCaseSpec, events: list[d
 
 
 def make_topic(bootstrap_servers: str, partitions: int = 3) -> str:
-    from coelho_pipelines.platform.kafka import ensure_topics
+    from coelho.platform.kafka import ensure_topics
 
     topic = unique("learner")
     ensure_topics(bootstrap_servers, [topic], partitions)

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 
 import orjson
 
+from coelho.platform.kafka import ensure_topics
 from coelho_pipelines.kafka_produce import produce_retrying
-from coelho_pipelines.platform.kafka import ensure_topics
 from coelho_pipelines.use_cases import get_spec
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from coelho_pipelines.platform import dagster as dagster_platform
-from coelho_pipelines.platform.service import Context
+from coelho.platform import dagster as dagster_platform
+from coelho.platform.service import Context
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from coelho_pipelines.platform import kafka as kafka_platform
-from coelho_pipelines.platform import mlflow as mlflow_platform
-from coelho_pipelines.platform import redis as redis_platform
+from coelho.platform import kafka as kafka_platform
+from coelho.platform import mlflow as mlflow_platform
+from coelho.platform import redis as redis_platform
 from coelho_pipelines.resources import (
     KafkaResource,
     LakehouseResource,

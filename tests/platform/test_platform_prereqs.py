@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from coelho_pipelines.platform import free_port
-from coelho_pipelines.platform.prereqs import JAVA, java_major_version
+from coelho.platform import free_port
+from coelho.platform.prereqs import JAVA, java_major_version
 
 
 def coelho_up(
@@ -27,7 +27,7 @@ def coelho_up(
         **extra,
     }
     return subprocess.run(
-        [sys.executable, "-m", "coelho_pipelines.cli", "up", "--services", services],
+        [sys.executable, "-m", "coelho.cli", "up", "--services", services],
         env=env,
         capture_output=True,
         text=True,

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from coelho.commands.status import render_table
+from coelho.platform import Platform, PlatformError, ServiceStatus, parse_services
+from coelho.platform.kafka import RETENTION_MS, broker_properties
+from coelho.platform.manager import SERVICES, service_names
+from coelho.platform.process import ProcessRecord, RunDir, last_log_line
+from coelho.platform.service import Context
 from coelho_pipelines import settings
-from coelho_pipelines.commands.status import render_table
-from coelho_pipelines.platform import Platform, PlatformError, ServiceStatus, parse_services
-from coelho_pipelines.platform.kafka import RETENTION_MS, broker_properties
-from coelho_pipelines.platform.manager import SERVICES, service_names
-from coelho_pipelines.platform.process import ProcessRecord, RunDir, last_log_line
-from coelho_pipelines.platform.service import Context
 
 
 def test_registry_names_are_unique_and_ports_have_defaults() -> None:
@@ -87,7 +87,7 @@ def test_status_table_lists_memory_and_total() -> None:
 
 
 def test_kafka_cluster_ids_never_start_like_an_option() -> None:
-    from coelho_pipelines.platform.kafka import _new_cluster_id
+    from coelho.platform.kafka import _new_cluster_id
 
     ids = [_new_cluster_id() for _ in range(2000)]
     assert all(cluster_id[0].isalnum() and len(cluster_id) == 22 for cluster_id in ids)
@@ -97,8 +97,8 @@ def test_kafka_cluster_ids_never_start_like_an_option() -> None:
 def test_a_throwaway_platform_gets_a_free_port_per_service_and_the_shared_jars(
     monkeypatch, tmp_path: Path
 ) -> None:
-    from coelho_pipelines.platform.ephemeral import free_port_platform, shared_kafka_lib
-    from coelho_pipelines.platform.manager import SERVICES
+    from coelho.platform.ephemeral import free_port_platform, shared_kafka_lib
+    from coelho.platform.manager import SERVICES
 
     monkeypatch.delenv("COELHO_KAFKA_LIB", raising=False)
     monkeypatch.delenv("COELHO_HOME", raising=False)

@@ -12,11 +12,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from coelho.platform import free_port
+from coelho.platform import kafka as kafka_platform
+from coelho.platform.apps import subcommand_options
+from coelho.platform.manager import SERVICES
 from coelho_pipelines.naming import incremental_job_name, incremental_sensor_name
-from coelho_pipelines.platform import free_port
-from coelho_pipelines.platform import kafka as kafka_platform
-from coelho_pipelines.platform.apps import subcommand_options
-from coelho_pipelines.platform.manager import SERVICES
 from coelho_pipelines.use_cases import all_specs
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -27,7 +27,7 @@ CLIENT_VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "MLFLOW_TRACKING_URI
 
 def coelho(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "coelho_pipelines.cli", *args],
+        [sys.executable, "-m", "coelho.cli", *args],
         env=env,
         capture_output=True,
         text=True,

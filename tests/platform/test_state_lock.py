@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from coelho_pipelines.platform import Platform, state_lock
-from coelho_pipelines.platform.process import PlatformError
+from coelho.platform import Platform, state_lock
+from coelho.platform.process import PlatformError
 
 ROOT = Path(__file__).resolve().parents[2]
 HOLD = """
 import sys, time
 from pathlib import Path
-from coelho_pipelines.platform import state_lock
+from coelho.platform import state_lock
 with state_lock.exclusive(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(120)

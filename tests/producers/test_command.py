@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from coelho_pipelines.cli import CommandError, build_parser
-from coelho_pipelines.commands.produce import _event_time, build_generator
+from coelho.cli import CommandError, build_parser
+from coelho.commands.produce import _event_time, build_generator
 from coelho_pipelines.use_cases import all_specs, get_spec
 
 
@@ -25,7 +25,7 @@ def test_drift_at_reaches_every_generator():
 
 
 def test_an_option_a_use_case_lacks_is_an_error(capsys):
-    from coelho_pipelines.cli import main
+    from coelho.cli import main
 
     assert main(["produce", "--use-case", "eta", "--fraud-rate", "0.1", "--stdout"]) == 1
     assert capsys.readouterr().err.strip() == "coelho produce: --fraud-rate does not apply to eta"
@@ -60,7 +60,7 @@ def test_explicit_start_and_event_rate():
     ],
 )
 def test_bad_options_are_one_line_errors(argv, capsys):
-    from coelho_pipelines.cli import main
+    from coelho.cli import main
 
     assert main(["produce", "--stdout", *argv]) == 1
     err = capsys.readouterr().err.strip()

@@ -18,8 +18,8 @@ import orjson
 import pytest
 from confluent_kafka import Consumer
 
-from coelho_pipelines.platform import ensure_topics, free_port
-from coelho_pipelines.producer import KafkaSink, Stream, run_streams
+from coelho.platform import ensure_topics, free_port
+from coelho.producer import KafkaSink, Stream, run_streams
 from coelho_pipelines.resources.kafka import KafkaResource
 from coelho_pipelines.use_cases import all_specs, get_spec
 
@@ -61,7 +61,7 @@ def _consume(bootstrap: str, topics: list[str], expected: int, timeout: float = 
 
 
 def _cli(*args: str, timeout: float = 120, **popen) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "coelho_pipelines.cli", "produce", *args]
+    command = [sys.executable, "-m", "coelho.cli", "produce", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, **popen)
 
 
@@ -145,7 +145,7 @@ def test_cli_produces_serves_metrics_and_stops_cleanly_on_sigterm(kafka_service)
     topic = _fresh_topic(bootstrap, "tfd")
     metrics_port = free_port()
     command = [
-        sys.executable, "-m", "coelho_pipelines.cli", "produce", "--use-case", "tfd",
+        sys.executable, "-m", "coelho.cli", "produce", "--use-case", "tfd",
         "--rate", "300", "--topic", topic, "--bootstrap-servers", bootstrap,
         "--metrics-port", str(metrics_port), "--progress-interval", "0.2",
     ]  # fmt: skip

@@ -12,7 +12,7 @@ import threading
 import orjson
 from prometheus_client import REGISTRY
 
-from coelho_pipelines.producer import KafkaSink, LinesSink, Stream, run_streams
+from coelho.producer import KafkaSink, LinesSink, Stream, run_streams
 from coelho_pipelines.use_cases import get_spec
 
 START = "2025-03-03T00:00:00+00:00"
@@ -121,7 +121,7 @@ def test_a_stop_request_ends_a_retry_on_a_full_queue():
 def test_local_histogram_exports_what_observe_would():
     from prometheus_client import CollectorRegistry, Histogram
 
-    from coelho_pipelines.producer import LocalHistogram
+    from coelho.producer import LocalHistogram
 
     registry = CollectorRegistry()
     direct = Histogram("direct", "d", ["uc"], buckets=(1, 10, 100), registry=registry)

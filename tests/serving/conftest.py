@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from coelho_pipelines.platform import Platform, PlatformError, free_port
+from coelho.platform import Platform, PlatformError, free_port
 from coelho_pipelines.use_cases import all_specs
 from coelho_serving.app import create_app
 from coelho_serving.config import ServingConfig

@@ -340,7 +340,7 @@ def test_docs_are_served_without_a_cdn() -> None:
 def test_serving_imports_no_dagster() -> None:
     code = (
         "import sys; from coelho_serving.app import create_app; create_app(); "
-        "import coelho_pipelines.commands.serve; "
+        "import coelho.commands.serve; "
         "bad = [m for m in sys.modules if m.split('.')[0] == 'dagster']; "
         "assert not bad, bad"
     )

@@ -45,7 +45,7 @@ from ui_support import (
     UI_DIR,
 )
 
-from coelho_pipelines.platform import Platform, PlatformError, free_port
+from coelho.platform import Platform, PlatformError, free_port
 
 
 def _serving_module(name: str, filename: str) -> Any:

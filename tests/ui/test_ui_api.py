@@ -82,7 +82,7 @@ def test_retrain_launches_and_reports_a_dagster_run(client: TestClient, dagster_
 def test_retrain_without_dagster_is_a_clear_503(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coelho_pipelines.platform import free_port
+    from coelho.platform import free_port
 
     monkeypatch.setenv("COELHO_DAGSTER_URL", f"http://127.0.0.1:{free_port()}")
     response = client.post("/api/v1/batch/tfd/retrain")

@@ -81,7 +81,7 @@ def test_primary_and_champion_summaries() -> None:
 
 
 def test_topic_offsets_report_an_unreachable_kafka_instead_of_raising() -> None:
-    from coelho_pipelines.platform import free_port
+    from coelho.platform import free_port
 
     result = ui_data.topic_offsets(f"127.0.0.1:{free_port()}", "nope", "coelho-x-incremental")
     assert result["topic"] == "nope" and "error" in result

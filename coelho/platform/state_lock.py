@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from coelho_pipelines.platform.process import PlatformError
+from coelho.platform.process import PlatformError
 
 LOCK_FILE = "platform.lock"
 DEFAULT_WAIT_SECONDS = 600.0

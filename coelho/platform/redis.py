@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from coelho_pipelines.platform.prereqs import REDIS, require
-from coelho_pipelines.platform.service import Context, ServiceDef
+from coelho.platform.prereqs import REDIS, require
+from coelho.platform.service import Context, ServiceDef
 
 
 def prepare(ctx: Context) -> None:

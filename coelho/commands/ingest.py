@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coelho_pipelines.cli import CommandError
+    from coelho.cli import CommandError
     from coelho_pipelines.ingestion.pipeline import ingest
     from coelho_pipelines.resources import KafkaResource, LakehouseResource
     from coelho_pipelines.use_cases import all_specs, get_spec
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
 def _continuous(spec, kafka, lakehouse, args: argparse.Namespace, log) -> int:
     import threading
 
-    from coelho_pipelines.cli import CommandError
+    from coelho.cli import CommandError
     from coelho_pipelines.ingestion.continuous import ContinuousIngestion, ContinuousSettings
     from coelho_pipelines.keeper import stop_on_signals
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from coelho.platform.process import PlatformError
+from coelho.platform.service import Context, ServiceDef, http_ok
 from coelho_pipelines.naming import IN_FLIGHT_STATUSES
-from coelho_pipelines.platform.process import PlatformError
-from coelho_pipelines.platform.service import Context, ServiceDef, http_ok
 
 
 def dagster_home(ctx: Context) -> Path:

@@ -1,6 +1,6 @@
 """Apache Kafka in KRaft mode: Maven-resolved broker jars, one combined broker/controller.
 
-`python -m coelho_pipelines.platform` resolves the jars (what `make up` does first).
+`python -m coelho.platform` resolves the jars (what `make up` does first).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from coelho_pipelines.platform.prereqs import JAVA, MAVEN, require
-from coelho_pipelines.platform.process import PlatformError
-from coelho_pipelines.platform.service import Context, ServiceDef
+from coelho.platform.prereqs import JAVA, MAVEN, require
+from coelho.platform.process import PlatformError
+from coelho.platform.service import Context, ServiceDef
 
 FILES = Path(__file__).parent / "files"
 POM = FILES / "kafka-pom.xml"

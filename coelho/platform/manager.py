@@ -12,9 +12,8 @@ from pathlib import Path
 
 import psutil
 
-from coelho_pipelines import settings
-from coelho_pipelines.platform import apps, dagster, kafka, mlflow, redis, state_lock
-from coelho_pipelines.platform.process import (
+from coelho.platform import apps, dagster, kafka, mlflow, redis, state_lock
+from coelho.platform.process import (
     PlatformError,
     ProcessRecord,
     RunDir,
@@ -27,7 +26,8 @@ from coelho_pipelines.platform.process import (
     tree_rss,
     wait_until,
 )
-from coelho_pipelines.platform.service import Context, ServiceDef
+from coelho.platform.service import Context, ServiceDef
+from coelho_pipelines import settings
 
 # The registry, in start order (`down` stops in reverse). A new service is one entry here.
 SERVICES: tuple[ServiceDef, ...] = (

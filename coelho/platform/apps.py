@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import sys
 
-from coelho_pipelines.platform.service import Context, ServiceDef, http_ok
+from coelho.platform.service import Context, ServiceDef, http_ok
 
 
 def subcommand_options(name: str) -> set[str] | None:
     """The option strings of `coelho <name>`, or None when there is no such command."""
     import argparse
 
-    from coelho_pipelines import cli
+    from coelho import cli
 
     if name not in cli.COMMAND_MODULES:
         return None
@@ -50,7 +50,7 @@ def _answers(status: int) -> bool:
 
 def api_command(ctx: Context) -> list[str]:
     options = subcommand_options("serve") or set()
-    argv = [sys.executable, "-m", "coelho_pipelines.cli", "serve"]
+    argv = [sys.executable, "-m", "coelho.cli", "serve"]
     argv = _with_option(argv, options, "--host", "127.0.0.1")
     return _with_option(argv, options, "--port", str(ctx.port("api")))
 
@@ -58,7 +58,7 @@ def api_command(ctx: Context) -> list[str]:
 def producers_command(ctx: Context) -> list[str]:
     options = subcommand_options("produce") or set()
     rate = os.environ.get("COELHO_PRODUCE_RATE", "10")
-    argv = [sys.executable, "-m", "coelho_pipelines.cli", "produce", "--use-case", "all"]
+    argv = [sys.executable, "-m", "coelho.cli", "produce", "--use-case", "all"]
     argv += ["--rate", rate]
     return _with_option(argv, options, "--metrics-port", str(ctx.port("producers")))
 

@@ -97,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fail(message: str) -> Any:
-    from coelho_pipelines.cli import CommandError
+    from coelho.cli import CommandError
 
     raise CommandError(message)
 
@@ -133,7 +133,7 @@ def build_generator(spec, seed: int, common: dict[str, Any], specific: dict[str,
 
 
 def _streams(args: argparse.Namespace, specs, common: dict[str, Any]) -> list:
-    from coelho_pipelines.producer import Stream
+    from coelho.producer import Stream
 
     specific = {"drift_at": args.drift_at, "fraud_rate": args.fraud_rate}
     specific = {k: v for k, v in specific.items() if v is not None}
@@ -221,7 +221,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coelho_pipelines.producer import LinesSink, ProducerError, run_streams
+    from coelho.producer import LinesSink, ProducerError, run_streams
     from coelho_pipelines.use_cases import all_specs, get_spec
 
     if args.rate < 0:
@@ -259,14 +259,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _kafka_sink(args: argparse.Namespace, specs, stop: threading.Event):
-    from coelho_pipelines.producer import KafkaSink, ProducerError
+    from coelho.producer import KafkaSink, ProducerError
     from coelho_pipelines.resources.kafka import KafkaResource
 
     bootstrap = args.bootstrap_servers or Settings.from_env().kafka_bootstrap_servers
     topics = [spec.topic for spec in specs]
     if args.create_topics:
-        from coelho_pipelines.platform.kafka import ensure_topics
-        from coelho_pipelines.platform.process import PlatformError
+        from coelho.platform.kafka import ensure_topics
+        from coelho.platform.process import PlatformError
 
         try:
             ensure_topics(bootstrap, topics, timeout=args.connect_timeout)

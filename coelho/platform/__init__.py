@@ -4,15 +4,15 @@ processes under `COELHO_HOME`, started and stopped by `coelho up` / `coelho down
 Heavy imports stay inside functions; `manager.Platform` is the entry point.
 """
 
-from coelho_pipelines.platform.kafka import create_topics, ensure_topics
-from coelho_pipelines.platform.manager import (
+from coelho.platform.kafka import create_topics, ensure_topics
+from coelho.platform.manager import (
     SERVICES,
     Platform,
     ServiceStatus,
     parse_services,
     service_names,
 )
-from coelho_pipelines.platform.process import PlatformError, free_port
+from coelho.platform.process import PlatformError, free_port
 
 __all__ = [
     "SERVICES",

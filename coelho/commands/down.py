@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from coelho_pipelines.commands.status import add_services_argument, services_or_error
-from coelho_pipelines.platform import Platform
+from coelho.commands.status import add_services_argument, services_or_error
+from coelho.platform import Platform
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

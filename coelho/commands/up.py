@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from coelho_pipelines.commands.status import add_services_argument, render_table, services_or_error
-from coelho_pipelines.platform import Platform
+from coelho.commands.status import add_services_argument, render_table, services_or_error
+from coelho.platform import Platform
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coelho_pipelines.cli import CommandError
+    from coelho.cli import CommandError
 
     names = services_or_error(args.services)
     platform = Platform.from_env()

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from coelho_pipelines.platform.process import PlatformError
+from coelho.platform.process import PlatformError
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The `coelho` command: one subcommand module per verb under `coelho_pipelines.commands`."""
+"""The `coelho` command: one subcommand module per verb under `coelho.commands`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        importlib.import_module(f"coelho_pipelines.commands.{module_name}").register(subparsers)
+        importlib.import_module(f"coelho.commands.{module_name}").register(subparsers)
     return parser
 
 
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # `python -m coelho_pipelines.cli`: run the imported module, so commands raise the same
+    # `python -m coelho.cli`: run the imported module, so commands raise the same
     # CommandError class that `main` catches (this file is also `__main__` here).
-    from coelho_pipelines.cli import main as _main
+    from coelho.cli import main as _main
 
     sys.exit(_main())

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coelho_pipelines.cli import CommandError
+    from coelho.cli import CommandError
     from coelho_pipelines.resources import LakehouseResource
     from coelho_pipelines.sql_engine import SqlError, run_query
     from coelho_pipelines.use_cases import get_spec

@@ -1,4 +1,4 @@
-"""`python -m coelho_pipelines.platform`: resolve the Kafka broker jars (`make kafka-jars`).
+"""`python -m coelho.platform`: resolve the Kafka broker jars (`make kafka-jars`).
 
 Into `COELHO_KAFKA_LIB` or `$COELHO_HOME/lib/kafka`; instant when already resolved.
 """
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sys
 
-from coelho_pipelines.platform.kafka import default_lib_dir, resolve_jars
-from coelho_pipelines.platform.process import PlatformError
+from coelho.platform.kafka import default_lib_dir, resolve_jars
+from coelho.platform.process import PlatformError
 from coelho_pipelines.settings import coelho_home
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from coelho_pipelines.platform.service import Context, ServiceDef, http_ok
+from coelho.platform.service import Context, ServiceDef, http_ok
 
 # No GenAI job runner: it spawns seven huey consumers (~1 GiB) that a tracking server for
 # classic models never uses. No telemetry.

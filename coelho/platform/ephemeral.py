@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from coelho_pipelines.platform.manager import SERVICES, Platform, default_project_dir
-from coelho_pipelines.platform.process import free_port
+from coelho.platform.manager import SERVICES, Platform, default_project_dir
+from coelho.platform.process import free_port
 
 
 def shared_kafka_lib(project_dir: Path | None = None) -> Path:

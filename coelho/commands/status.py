@@ -6,8 +6,8 @@ import argparse
 import json
 from collections.abc import Sequence
 
-from coelho_pipelines.platform import Platform, PlatformError, ServiceStatus, parse_services
-from coelho_pipelines.platform.manager import service_names
+from coelho.platform import Platform, PlatformError, ServiceStatus, parse_services
+from coelho.platform.manager import service_names
 
 HEADERS = ("SERVICE", "STATE", "URL", "PID", "MEMORY", "LOG")
 
@@ -35,7 +35,7 @@ def add_services_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def services_or_error(text: str | None) -> list[str]:
-    from coelho_pipelines.cli import CommandError
+    from coelho.cli import CommandError
 
     try:
         return parse_services(text)

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coelho_pipelines.cli import CommandError
+    from coelho.cli import CommandError
 
     listen_port = args.port if args.port is not None else port("api")
     if not 0 < listen_port < 65536:
