@@ -39,10 +39,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coelho_pipelines.models.fast_predict import compile_predictor  # noqa: E402
+from coelho_pipelines.accel.fast_predict import compile_predictor  # noqa: E402
 from coelho_pipelines.platform import Platform, free_port  # noqa: E402
 from coelho_pipelines.use_cases import all_specs  # noqa: E402
-from coelho_serving.frozen import freeze  # noqa: E402
+from coelho_serving.accel.frozen import freeze  # noqa: E402
 
 SIGNING_KEY = "bench-serving-key"
 

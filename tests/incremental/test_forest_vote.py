@@ -7,8 +7,8 @@ import itertools
 import pytest
 from incremental_helpers import generate
 
+from coelho_pipelines.accel.forest_vote import ForestVote
 from coelho_pipelines.incremental.features import FeaturePipeline
-from coelho_pipelines.incremental.forest_vote import ForestVote
 from coelho_pipelines.use_cases import get_spec
 from coelho_pipelines.use_cases.model_factories import arf_classifier
 

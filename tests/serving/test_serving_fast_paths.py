@@ -18,10 +18,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coelho_pipelines.models import batch_model, fast_predict
+from coelho_pipelines.accel import fast_predict
+from coelho_pipelines.models import batch_model
 from coelho_pipelines.models.encoding import FeatureLayout
 from coelho_pipelines.use_cases import all_specs, get_spec
-from coelho_serving.frozen import FrozenARFClassifier, FrozenARFRegressor, freeze, served_model
+from coelho_serving.accel.frozen import (
+    FrozenARFClassifier,
+    FrozenARFRegressor,
+    freeze,
+    served_model,
+)
 
 KEYS = [spec.key for spec in all_specs()]
 EVENTS = 2000
