@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from importlib import metadata
 
@@ -54,25 +55,26 @@ class Fence:
         self._version = version
         self._verdict: str | None = None  # None: not checked yet; "": open; else why closed
         self._said: set[str] = set()
+        self._lock = threading.Lock()  # one probe even when two models load at once
 
     def open(self) -> bool:
         """Whether the fast path may serve (checks the version and runs the probe once)."""
         if not accel_enabled():
             self._say(f"{ENV}=0")
             return False
-        if self._verdict is None:
-            self._verdict = self._check()
-        if self._verdict:
-            self._say(self._verdict)
-        return not self._verdict
+        verdict = self.reason()
+        if verdict:
+            self._say(verdict)
+        return not verdict
 
     def reason(self) -> str:
         """Why the fast path does not serve ("" when it does)."""
         if not accel_enabled():
             return f"{ENV}=0"
-        if self._verdict is None:
-            self._verdict = self._check()
-        return self._verdict
+        with self._lock:
+            if self._verdict is None:
+                self._verdict = self._check()
+            return self._verdict
 
     def reset(self) -> None:
         """Forget the verdict (the next `open()` checks again)."""
