@@ -346,6 +346,7 @@ def model_alone(spec: Any, bundle: Any, batch_model: Any, events: list[dict]) ->
         frame_predictor(batch_model)([spec.extract_features(probe[0])])
         == answers[("batch", False)][0]
     )
+    times[("forest", True)] = times[("forest", False)] = float(forest)
     return times
 
 
@@ -445,8 +446,8 @@ def print_model_alone(specs: Any, model_ms: dict, forests: dict) -> None:
              "batch": "compiled batch predictor (coelho_pipelines.accel.fast_predict)"}  # fmt: skip
     for spec in specs:
         for source in ("incremental", "batch"):
-            if source == "incremental" and spec.task == "clustering":
-                label = "none (not a forest: River's own model both times)"
+            if source == "incremental" and not model_ms[(spec.key, "forest", True)]:
+                label = "none (the leader is not a forest: River's own model both times)"
             else:
                 label = names[source]
             fast, public = model_ms[(spec.key, source, True)], model_ms[(spec.key, source, False)]
