@@ -2,11 +2,15 @@
 event-to-Redis latency.
 
     .venv/bin/python bench/incremental.py [--events tfd=4000,eta=4000,ecci=20000]
-        [--sizes 500,2000,5000,10000] [--latency-seconds 30] [--skip throughput,size,latency]
+        [--sizes 500,2000,5000,10000] [--latency-seconds 30]
+        [--skip accel,throughput,size,latency] [--accel-events 3000]
 
 Starts a private Kafka, Redis and MLflow (as `coelho up` does) on free ports in a temp dir.
-Every figure is measured side by side in this one run.
+Every figure is measured side by side in this one run. `COELHO_ACCEL=0` runs the learner on
+the public paths (River's own vote) in parts 1-3.
 
+0. Fast path: the learner's ARF vote (`coelho_pipelines.accel.forest_vote`) and River's own
+   `predict_proba_one`, side by side on the same tfd events (no services needed).
 1. Throughput, per use case: the learner (Kafka consume over 3 partitions, JSON decode and
    validation, features, every online candidate's predict, metrics, decision threshold and
    learn, the leaderboard, drift, live-model captures and Redis/MLflow publishing, snapshots
@@ -103,6 +107,72 @@ def isolated(topic: str, **overrides: object) -> LearnerSettings:
         "max_duration_seconds": 1800.0,
     }
     return LearnerSettings(**(values | overrides))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- 0. fast path
+
+
+@contextlib.contextmanager
+def accel(on: bool) -> Iterator[None]:
+    """The fences' switch (`COELHO_ACCEL`), set for the block: the fast path or the public one."""
+    import os
+
+    before = os.environ.get("COELHO_ACCEL")
+    os.environ["COELHO_ACCEL"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("COELHO_ACCEL", None)
+        else:
+            os.environ["COELHO_ACCEL"] = before
+
+
+def _vote_loop(spec: UseCaseSpec, dataset: list, on: bool) -> tuple[float, float, list]:
+    """Every classification candidate predicting (through the learner's vote, fast or public)
+    then learning, on the learner's own encodings: (predict seconds, loop seconds, answers)."""
+    from coelho_pipelines.accel.forest_vote import ForestVote
+
+    models = [candidate.factory() for candidate in spec.river_candidates]
+    with accel(on):
+        predictors = [ForestVote.for_model(model) for model in models]
+    answers, predicting = [], 0.0
+    started = time.perf_counter()
+    for xs, y in dataset:
+        for model, predict, x in zip(models, predictors, xs, strict=True):
+            t = time.perf_counter()
+            answers.append(predict(x))
+            predicting += time.perf_counter() - t
+            model.learn_one(x, y)
+    return predicting, time.perf_counter() - started, answers
+
+
+def fast_path(n: int, rounds: int) -> list[str]:
+    """The learner's fast path (the ARF vote, `coelho_pipelines.accel.forest_vote`) against the
+    public path (River's `predict_proba_one`), side by side on the same tfd events and the
+    learner's encodings, alternating runs; the answers must be identical."""
+    spec = get_spec("tfd")
+    encode = LearnerEncoding(spec)
+    events = list(_take(spec.generator(seed=42), n))
+    dataset = [(encode(e), spec.label(e)) for e in events]
+    times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    answers: dict[bool, list] = {}
+    for _ in range(rounds):
+        for on in (True, False):
+            predict, loop, answers[on] = _vote_loop(spec, dataset, on)
+            times[on].append((predict, loop))
+    if answers[True] != answers[False]:
+        raise RuntimeError("the fast vote and River's differ")
+    fast_p, fast_l = (min(t[i] for t in times[True]) for i in (0, 1))
+    public_p, public_l = (min(t[i] for t in times[False]) for i in (0, 1))
+    return [
+        f"0. fast path: the learner's ARF vote (tfd, {n} events, every candidate, best of "
+        f"{rounds}; answers identical)",
+        "   path     predict ms/event  predict+learn ev/s",
+        f"   fast     {fast_p / n * 1000:16.3f}  {n / fast_l:18.0f}",
+        f"   public   {public_p / n * 1000:16.3f}  {n / public_l:18.0f}",
+        f"   speed-up {public_p / fast_p:15.2f}x  {public_l / fast_l:17.2f}x",
+    ]
 
 
 # ---------------------------------------------------------------- 1. throughput
@@ -553,15 +623,23 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--latency-rate", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=2, help="learner runs per use case")
-    parser.add_argument("--skip", default="", help="comma list of throughput,size,latency")
+    parser.add_argument("--skip", default="", help="comma list of accel,throughput,size,latency")
+    parser.add_argument("--accel-events", type=int, default=3000, help="events for 0. fast path")
     args = parser.parse_args()
     counts = {k: int(v) for k, v in (item.split("=") for item in args.events.split(","))}
     skip = set(filter(None, args.skip.split(",")))
     lines: list[str] = []
+    if "accel" not in skip:
+        lines += fast_path(args.accel_events, rounds=3)
+        print("\n".join(lines), flush=True)
+    if {"throughput", "size", "latency"} <= skip:
+        print("\n--- summary ---\n" + "\n".join(lines))
+        return 0
     with services() as ends:
         if "throughput" not in skip:
-            lines += throughput(ends, counts, args.rounds)
-            print("\n".join(lines), flush=True)
+            part = throughput(ends, counts, args.rounds)
+            print("\n".join(part), flush=True)
+            lines += part
         if "size" not in skip:
             part = publish_cost(ends, [int(s) for s in args.sizes.split(",")])
             print("\n".join(part), flush=True)

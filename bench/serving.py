@@ -2,6 +2,7 @@
 trivial endpoint (`GET /`) of the same server in the same run.
 
     .venv/bin/python bench/serving.py [--events 3000] [--duration 5] [--concurrency 8]
+        [--paths both|fast|public]
 
 Starts private Redis and MLflow servers (as `coelho up` does), trains real models with the
 platform's code (River learner over generated events, its signed live model published to
@@ -14,8 +15,11 @@ each in 0.5 s slices alternating with the trivial endpoint, so that other load o
 hits both alike.
 Sources: incremental `live` (Redis), incremental `mlflow` (the live keys are then deleted,
 so the API falls back to the snapshot), batch `champion`. Every response is checked (200,
-expected model_source). Targets (issue 6): predict p99 < 10 ms with a cached model, predict
-throughput >= 0.5x the trivial endpoint's.
+expected model_source). Fast paths (README "Fast paths"): each model alone, fast vs public
+path (`COELHO_ACCEL=0`) in this process, then (`--paths both`, the default) every endpoint
+served by a server on the fast paths and one on the public paths, side by side.
+Targets (issue 6): predict p99 < 10 ms with a cached model, predict throughput >= 0.5x the
+trivial endpoint's.
 """
 
 from __future__ import annotations
@@ -40,9 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coelho.platform import Platform, free_port  # noqa: E402
-from coelho_pipelines.models.fast_predict import compile_predictor  # noqa: E402
+from coelho_pipelines.accel.fast_predict import compile_predictor  # noqa: E402
 from coelho_pipelines.use_cases import all_specs  # noqa: E402
-from coelho_serving.frozen import freeze  # noqa: E402
+from coelho_serving.accel.frozen import freeze  # noqa: E402
 
 SIGNING_KEY = "bench-serving-key"
 
@@ -103,7 +107,7 @@ def learn_and_publish(spec: Any, events: list[dict], env: dict[str, str]) -> tup
         store.write(run_id, Path(tmp), info)
     store.finish(run_id)
     print(f"  {spec.key}: live model v{version} published", flush=True)
-    return len(bundle), learner.bundle
+    return len(bundle), learner
 
 
 def train_batch(spec: Any, events: list[dict], env: dict[str, str]) -> tuple[str, Any]:
@@ -115,8 +119,7 @@ def train_batch(spec: Any, events: list[dict], env: dict[str, str]) -> tuple[str
     from coelho_pipelines.resources import MlflowResource
 
     rows = []
-    for event in events:
-        row = spec.extract_features(event)
+    for event, row in zip(events, model_rows(spec, events), strict=True):
         row[spec.time_field] = pd.Timestamp(event[spec.time_field])
         if spec.label_field:
             row[spec.label_field] = event[spec.label_field]
@@ -136,6 +139,18 @@ def train_batch(spec: Any, events: list[dict], env: dict[str, str]) -> tuple[str
         env["MLFLOW_TRACKING_URI"], spec, logged.run_id, logged.model_uri, {}
     )
     return version, logged.model
+
+
+def model_rows(spec: Any, events: list[dict]) -> list[dict]:
+    """The batch model's inputs: the event features, or (a use case clustering customer
+    profiles) each customer's profile as the learner's profile pipeline computes it (the API
+    reads profiles from the raw Delta table, which this bench does not write)."""
+    if spec.profile is None:
+        return [spec.extract_features(event) for event in events]
+    from coelho_pipelines.incremental.learner import feature_pipeline
+
+    profile = feature_pipeline(spec)
+    return [profile.learn_transform(event) for event in events]
 
 
 def model_only_ms(predict: Any, events: list[dict]) -> float:
@@ -285,12 +300,64 @@ def measure(
 
 # --- main ------------------------------------------------------------------------------------
 
+PATHS = {"both": (True, False), "fast": (True,), "public": (False,)}
+
+
+@contextmanager
+def accel(on: bool) -> Iterator[None]:
+    """The fences' switch (`COELHO_ACCEL`) for the block: the fast paths or the public ones."""
+    before = os.environ.get("COELHO_ACCEL")
+    os.environ["COELHO_ACCEL"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("COELHO_ACCEL", None)
+        else:
+            os.environ["COELHO_ACCEL"] = before
+
+
+def model_alone(spec: Any, bundle: Any, batch_model: Any, events: list[dict]) -> dict:
+    """Mean ms of each model alone as the API serves it, fast path and public path
+    (`COELHO_ACCEL=0`), checked to answer the same."""
+    from coelho_pipelines.accel.fast_predict import frame_predictor, is_compiled
+    from coelho_serving.accel.frozen import served_model
+
+    forest = served_model(bundle.model) is not None  # ecci's k-means has no fast path
+    times: dict[tuple[str, bool], float] = {}
+    answers: dict[tuple[str, bool], list] = {}
+    probe = events[:300]
+    rows_of = dict(zip(map(id, probe), model_rows(spec, probe), strict=True))
+    for on in (True, False):
+        with accel(on):
+            served = freeze(bundle)
+            rows = compile_predictor(batch_model)
+        if (on and forest) != (served is not bundle) or on != is_compiled(rows):
+            raise RuntimeError(f"{spec.key}: the fence did not switch the fast paths {on}")
+        batch = lambda e, p=rows: p([rows_of[id(e)]])  # noqa: E731
+        for source, predict in (("incremental", served.predict), ("batch", batch)):
+            times[(source, on)] = model_only_ms(predict, probe)
+            answers[(source, on)] = [predict(e) for e in probe[:100]]
+    for source in ("incremental", "batch"):
+        if answers[(source, True)] != answers[(source, False)]:
+            raise RuntimeError(f"{spec.key} {source}: fast and public answers differ")
+    # the public batch path, for reference: predict_frame on one row
+    assert (
+        frame_predictor(batch_model)([spec.extract_features(probe[0])])
+        == answers[("batch", False)][0]
+    )
+    times[("forest", True)] = times[("forest", False)] = float(forest)
+    return times
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=3000, help="events learned per use case")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
     parser.add_argument("--concurrency", type=int, default=8, help="connections for req/s")
+    parser.add_argument("--paths", choices=sorted(PATHS), default="both",
+                        help="serve with the fast paths, the public ones (COELHO_ACCEL=0) "
+                        "or both side by side")  # fmt: skip
     args = parser.parse_args()
     specs = all_specs()
     with tempfile.TemporaryDirectory(prefix="coelho-bench-serving-") as tmp:
@@ -298,80 +365,152 @@ def main() -> int:
         with services(Path(tmp)) as env:
             os.environ.update(env)  # this process signs the models the server verifies
             events = {spec.key: generate(spec, args.events) for spec in specs}
-            model_ms: dict[tuple[str, str], float] = {}
+            model_ms: dict[tuple[str, str, bool], float] = {}
+            forests: dict[str, list[tuple[str, float, float]]] = {}
             for spec in specs:
                 started = time.perf_counter()
-                size, bundle = learn_and_publish(spec, events[spec.key], env)
+                size, learner = learn_and_publish(spec, events[spec.key], env)
+                bundle = learner.bundle
                 champion, batch_model = train_batch(spec, events[spec.key], env)
-                # The model as the API serves it: frozen forest, compiled batch predictor.
-                model_ms[(spec.key, "incremental")] = model_only_ms(
-                    freeze(bundle).predict, events[spec.key]
-                )
-                rows = compile_predictor(batch_model)
-                model_ms[(spec.key, "batch")] = model_only_ms(
-                    lambda e, p=rows, s=spec: p([s.extract_features(e)]), events[spec.key]
-                )
+                times = model_alone(spec, bundle, batch_model, events[spec.key])
+                for (source, on), ms in times.items():
+                    model_ms[(spec.key, source, on)] = ms
+                forests[spec.key] = forest_candidates(spec, learner, events[spec.key][:300])
                 print(f"  {spec.key}: live model {size / 1e6:.1f} MB, champion v{champion} "
                       f"({time.perf_counter() - started:.0f}s)", flush=True)  # fmt: skip
-            port = free_port()
-            print(f"coelho serve on 127.0.0.1:{port} ...", flush=True)
-            with server(env, port):
-                return run_bench(port, specs, events, env, args, model_ms)
+            print_model_alone(specs, model_ms, forests)
+            return run_bench(specs, events, env, args, model_ms)
 
 
-def run_bench(port: int, specs: Any, events: dict, env: dict, args: Any, model_ms: dict) -> int:
+def run_bench(specs: Any, events: dict, env: dict, args: Any, model_ms: dict) -> int:
     import redis
 
     from coelho_pipelines.incremental import live_store
 
-    results: list[tuple[str, str, dict[str, float], dict[str, float]]] = []
+    results: list[tuple[str, str, bool, dict[str, float], dict[str, float]]] = []
     trivial = Target("GET /", b"GET", "/", [])
 
     def bodies(key: str) -> list[bytes]:
         return [json.dumps(e).encode() for e in events[key][:200]]
 
-    def bench(uc: str, source: str, target: Target) -> None:
+    def bench(port: int, on: bool, uc: str, source: str, target: Target) -> None:
         result, base = measure(port, target, trivial, args.duration, args.concurrency)
-        result["model_ms"] = model_ms[(uc, source.split()[0])]
-        results.append((uc, source, result, base))
-        print(f"  {uc:5} {source:18} p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f}"
-              f" ms  {result['rps']:7.0f} req/s  | GET / p50 {base['p50_ms']:.2f} p99 "
-              f"{base['p99_ms']:.2f} ms {base['rps']:7.0f} req/s  ratio "
-              f"{result['rps'] / base['rps']:.2f}", flush=True)  # fmt: skip
+        result["model_ms"] = model_ms[(uc, source.split()[0], on)]
+        results.append((uc, source, on, result, base))
+        path = "fast" if on else "public"
+        print(f"  {uc:5} {source:18} {path:6} p50 {result['p50_ms']:6.2f} ms  p99 "
+              f"{result['p99_ms']:6.2f} ms  {result['rps']:7.0f} req/s  | GET / p50 "
+              f"{base['p50_ms']:.2f} p99 {base['p99_ms']:.2f} ms {base['rps']:7.0f} req/s  "
+              f"ratio {result['rps'] / base['rps']:.2f}", flush=True)  # fmt: skip
+
+    def serve(on: bool) -> Any:
+        port = free_port()
+        path = "fast paths" if on else "public paths (COELHO_ACCEL=0)"
+        print(f"coelho serve on 127.0.0.1:{port}, {path} ...", flush=True)
+        return port, server({**env, "COELHO_ACCEL": "1" if on else "0"}, port)
 
     print(f"latency: sequential; req/s: {args.concurrency} connections; {args.duration:g}s each")
-    for spec in specs:
-        key = spec.key
-        bench(key, "incremental live", Target(f"{key} live", b"POST",
-              f"/api/v1/incremental/{key}/predict", bodies(key), "live"))  # fmt: skip
-        bench(key, "batch champion", Target(f"{key} champion", b"POST",
-              f"/api/v1/batch/{key}/predict", bodies(key), "mlflow"))  # fmt: skip
+    for on in PATHS[args.paths]:
+        port, running = serve(on)
+        with running:
+            for spec in specs:
+                key = spec.key
+                bench(port, on, key, "incremental live", Target(f"{key} live", b"POST",
+                      f"/api/v1/incremental/{key}/predict", bodies(key), "live"))  # fmt: skip
+                if spec.profile is not None:
+                    print(f"  {key:5} batch champion: not driven (profiles need the raw table)")
+                    continue
+                bench(port, on, key, "batch champion", Target(f"{key} champion", b"POST",
+                      f"/api/v1/batch/{key}/predict", bodies(key), "mlflow"))  # fmt: skip
     client = redis.Redis.from_url(env["REDIS_URL"])
     for spec in specs:
         keys = live_store.Keys(spec.key)
         client.delete(keys.model, keys.model_version)
-    for spec in specs:
-        key = spec.key
-        bench(key, "incremental mlflow", Target(f"{key} snapshot", b"POST",
-              f"/api/v1/incremental/{key}/predict", bodies(key), "mlflow"))  # fmt: skip
+    for on in PATHS[args.paths]:
+        port, running = serve(on)
+        with running:
+            for spec in specs:
+                key = spec.key
+                bench(port, on, key, "incremental mlflow", Target(f"{key} snapshot", b"POST",
+                      f"/api/v1/incremental/{key}/predict", bodies(key), "mlflow"))  # fmt: skip
     print_summary(results)
     return 0
 
 
+def print_model_alone(specs: Any, model_ms: dict, forests: dict) -> None:
+    """Each fast path's own figure: the model alone, fast vs public, side by side."""
+    print("\nmodel alone (in this process, mean of 300 one-event calls; answers identical)")
+    print("| use case | model | fast path | fast ms | public ms | speed-up |")
+    print("|---|---|---|---|---|---|")
+    names = {"incremental": "frozen River forest (coelho_serving.accel)",
+             "batch": "compiled batch predictor (coelho_pipelines.accel.fast_predict)"}  # fmt: skip
+    for spec in specs:
+        for source in ("incremental", "batch"):
+            if source == "incremental" and not model_ms[(spec.key, "forest", True)]:
+                label = "none (the leader is not a forest: River's own model both times)"
+            else:
+                label = names[source]
+            fast, public = model_ms[(spec.key, source, True)], model_ms[(spec.key, source, False)]
+            print(f"| {spec.key} | {source} | {label} | {fast:.3f} | {public:.3f} "
+                  f"| {public / fast:.2f}x |")  # fmt: skip
+    print("\nforest candidates alone (served or not: the fast path's own figure), on encoded "
+          "features, best of 3 passes of 300 events; answers identical")  # fmt: skip
+    print("| use case | candidate | frozen ms | River ms | speed-up |")
+    print("|---|---|---|---|---|")
+    for spec in specs:
+        for name, fast, public in forests[spec.key]:
+            print(f"| {spec.key} | {name} | {fast:.3f} | {public:.3f} | {public / fast:.2f}x |")
+    print(flush=True)
+
+
+def forest_candidates(spec: Any, learner: Any, events: list[dict]) -> list[tuple]:
+    """(candidate, frozen ms, River ms) of every forest candidate of the learner, whichever
+    one leads: the frozen forest (`served_model`) against River's own predict."""
+    from coelho_serving.accel.frozen import served_model
+
+    method = "predict_proba_one" if spec.task == "classification" else "predict_one"
+    figures = []
+    for name, candidate in learner.challengers.candidates.items():
+        frozen = served_model(candidate.model)
+        if frozen is None:
+            continue
+        pipeline = learner.challengers.features[candidate.numeric_only]
+        xs = [pipeline.transform(event) for event in events]
+        fast, public = getattr(frozen, method), getattr(candidate.model, method)
+        if [fast(x) for x in xs] != [public(x) for x in xs]:
+            raise RuntimeError(f"{spec.key} {name}: the frozen forest answers differently")
+        figures.append((name, best_ms(fast, xs), best_ms(public, xs)))
+    return figures
+
+
+def best_ms(predict: Any, xs: list[dict], passes: int = 3) -> float:
+    """The best mean ms per call over `passes` passes over `xs`."""
+    best = float("inf")
+    for _ in range(passes):
+        started = time.perf_counter()
+        for x in xs:
+            predict(x)
+        best = min(best, (time.perf_counter() - started) / len(xs) * 1000)
+    return best
+
+
 def print_summary(results: list) -> None:
-    print("\n| use case | source | p50 ms | p99 ms | model alone mean ms | req/s | GET / p50 ms "
-          "| GET / p99 ms | GET / req/s | ratio |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| use case | source | path | p50 ms | p99 ms | model alone mean ms | req/s "
+          "| GET / p50 ms | GET / p99 ms | GET / req/s | ratio |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     worst_p99 = worst_ratio = None
-    for uc, source, r, base in results:
+    for uc, source, on, r, base in sorted(results, key=lambda item: (item[0], item[1], -item[2])):
         ratio = r["rps"] / base["rps"]
-        print(f"| {uc} | {source} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['model_ms']:.2f} "
-              f"| {r['rps']:.0f} | {base['p50_ms']:.2f} | {base['p99_ms']:.2f} | {base['rps']:.0f} "
-              f"| {ratio:.2f} |")  # fmt: skip
-        worst_p99 = max(worst_p99 or 0.0, r["p99_ms"])
-        worst_ratio = min(worst_ratio or 1e9, ratio)
-    print(f"\nworst predict p99 {worst_p99:.2f} ms (target < 10 ms); worst throughput ratio "
-          f"{worst_ratio:.2f} (target >= 0.5)")  # fmt: skip
+        path = "fast" if on else "public"
+        print(f"| {uc} | {source} | {path} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+              f"| {r['model_ms']:.2f} | {r['rps']:.0f} | {base['p50_ms']:.2f} "
+              f"| {base['p99_ms']:.2f} | {base['rps']:.0f} | {ratio:.2f} |")  # fmt: skip
+        if on:
+            worst_p99 = max(worst_p99 or 0.0, r["p99_ms"])
+            worst_ratio = min(worst_ratio or 1e9, ratio)
+    if worst_p99 is not None:
+        print(f"\nfast paths: worst predict p99 {worst_p99:.2f} ms (target < 10 ms); worst "
+              f"throughput ratio {worst_ratio:.2f} (target >= 0.5)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from coelho_pipelines.accel.forest_vote import ForestVote
 from coelho_pipelines.events.validate import EventValidator
 from coelho_pipelines.incremental.challengers import CandidateState, Challengers
 from coelho_pipelines.incremental.drift import DEFAULT_WARMUP_EVENTS, Drift, DriftMonitor
 from coelho_pipelines.incremental.features import FeaturePipeline
-from coelho_pipelines.incremental.forest_vote import ForestVote
 from coelho_pipelines.incremental.leaderboard import Promotion
 from coelho_pipelines.incremental.metrics import (
     ClusterAnalytics,

@@ -135,7 +135,7 @@ class BatchService:
         `predict_frame` (probability, value or cluster) without pandas on each request."""
         predictor = self._predictors.get(model)
         if predictor is None:
-            from coelho_pipelines.models import fast_predict
+            from coelho_pipelines.accel import fast_predict
 
             predictor = self._predictors[model] = fast_predict.compile_predictor(model)
         return predictor

@@ -11,8 +11,8 @@ from fastapi import HTTPException
 from coelho_pipelines import telemetry
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 from coelho_serving import schemas
+from coelho_serving.accel.frozen import freeze
 from coelho_serving.cache import CachedModel
-from coelho_serving.frozen import freeze
 from coelho_serving.services.common import (
     MODEL_ERRORS,
     NO_MODEL,

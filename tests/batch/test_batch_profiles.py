@@ -151,7 +151,8 @@ def test_kmeans_on_profiles_is_served_by_the_compiled_fast_path(stream) -> None:
     """The all-numeric profile layout (no categorical group) trains, describes its encoders
     and compiles to the fast row predictor, which equals `predict_frame` (missing values
     included)."""
-    from coelho_pipelines.models import batch_model, fast_predict
+    from coelho_pipelines.accel import fast_predict
+    from coelho_pipelines.models import batch_model
     from coelho_pipelines.models.encoding import FeatureLayout
 
     _, events, uri = stream

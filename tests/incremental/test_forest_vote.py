@@ -7,8 +7,8 @@ import itertools
 import pytest
 from incremental_helpers import generate
 
+from coelho_pipelines.accel.forest_vote import ForestVote
 from coelho_pipelines.incremental.features import FeaturePipeline
-from coelho_pipelines.incremental.forest_vote import ForestVote
 from coelho_pipelines.use_cases import get_spec
 from coelho_pipelines.use_cases.model_factories import arf_classifier
 
@@ -131,3 +131,55 @@ def test_an_untrained_forest_answers_and_initialises_as_river_does() -> None:
     vote = ForestVote.for_model(model)
     assert vote(x) == {}
     assert len(model.classifier) == model.classifier.n_models
+
+
+# --- the fence ----------------------------------------------------------------------------------
+
+
+def test_the_learner_vote_probe_agrees_with_river() -> None:
+    from coelho_pipelines.accel import forest_vote
+
+    assert forest_vote.agrees_while_learning(lambda f: ForestVote(f).predict_proba_one)
+
+
+def test_the_learner_votes_with_river_off_the_allow_list(monkeypatch) -> None:
+    from coelho_pipelines.accel import forest_vote
+    from coelho_pipelines.accel.fence import Fence
+
+    gate = Fence("vote", "river", forest_vote.RIVER_VERSIONS, version=lambda _name: "9.9.fake")
+    monkeypatch.setattr(forest_vote, "RIVER", gate)
+    model = arf_classifier(seed=5)
+    vote = ForestVote.for_model(model)
+    assert vote == model.predict_proba_one  # River's own
+    assert not isinstance(getattr(vote, "__self__", None), ForestVote)
+
+
+class FakeBrokenVote:
+    """A deliberately wrong vote: River's, with the trees' weights ignored."""
+
+    def __init__(self, forest) -> None:
+        self.forest = forest
+
+    def __call__(self, x: dict) -> dict:
+        from coelho_pipelines.accel import forest_vote
+
+        if len(self.forest) == 0:
+            return self.forest.predict_proba_one(x)
+        return forest_vote.combine(tree.predict_proba_one(x) for tree in self.forest)
+
+
+def test_the_learner_votes_with_river_when_the_probe_disagrees(monkeypatch) -> None:
+    from coelho_pipelines.accel import forest_vote
+    from coelho_pipelines.accel.fence import Fence
+
+    assert not forest_vote.agrees_while_learning(FakeBrokenVote)
+    gate = Fence(
+        "vote",
+        "river",
+        forest_vote.RIVER_VERSIONS,
+        lambda: forest_vote.agrees_while_learning(FakeBrokenVote),
+    )
+    monkeypatch.setattr(forest_vote, "RIVER", gate)
+    model = arf_classifier(seed=5)
+    assert ForestVote.for_model(model) == model.predict_proba_one
+    assert "disagrees" in gate.reason()

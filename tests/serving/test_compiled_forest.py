@@ -20,8 +20,13 @@ import numpy as np
 import pytest
 
 from coelho_pipelines.use_cases import get_spec
-from coelho_serving import compiled_trees
-from coelho_serving.frozen import FrozenARFClassifier, FrozenARFRegressor, freeze, served_model
+from coelho_serving.accel import compiled_trees
+from coelho_serving.accel.frozen import (
+    FrozenARFClassifier,
+    FrozenARFRegressor,
+    freeze,
+    served_model,
+)
 
 
 def _events(key: str, n: int, seed: int) -> list[dict[str, Any]]:

@@ -18,10 +18,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coelho_pipelines.models import batch_model, fast_predict
+from coelho_pipelines.accel import fast_predict
+from coelho_pipelines.models import batch_model
 from coelho_pipelines.models.encoding import FeatureLayout
 from coelho_pipelines.use_cases import all_specs, get_spec
-from coelho_serving.frozen import FrozenARFClassifier, FrozenARFRegressor, freeze, served_model
+from coelho_serving.accel.frozen import (
+    FrozenARFClassifier,
+    FrozenARFRegressor,
+    freeze,
+    served_model,
+)
 
 KEYS = [spec.key for spec in all_specs()]
 EVENTS = 2000
@@ -358,3 +364,55 @@ def test_models_without_vote_weights_are_served_as_they_are() -> None:
     learner = Learner(spec)
     learner.learn_many(Record(event) for event in _events(spec, 200, seed=1))
     assert freeze(learner.bundle) is learner.bundle
+
+
+# --- the batch fences -------------------------------------------------------------------------
+
+
+def test_batch_fast_path_off_the_allow_list_serves_predict_frame(
+    batch_case: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coelho_pipelines.accel.fence import Fence
+
+    spec, model, rows = batch_case
+    kind = fast_predict._kind(model)
+    assert kind is not None
+    name = "CATBOOST" if kind.fence is fast_predict.CATBOOST else "SKLEARN"
+    gate = Fence(name, kind.fence.distribution, kind.fence.versions, version=lambda _d: "0.fake")
+    monkeypatch.setattr(fast_predict, name, gate)
+    predictor = fast_predict.compile_predictor(model)
+    assert not fast_predict.is_compiled(predictor), spec.key
+    assert predictor(rows[:20]) == fast_predict.frame_predictor(model)(rows[:20])
+    assert "not on the allow-list" in gate.reason()
+
+
+def test_batch_fast_path_whose_probe_disagrees_serves_predict_frame(
+    batch_case: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deliberately broken compiled predictor (a fake): the per-model probe catches it."""
+    import logging
+
+    spec, model, rows = batch_case
+    real = fast_predict._kind(model)
+    assert real is not None
+
+    def fake_broken_compiler(model: Any, reference: Any) -> Any:
+        fast = real.compile(model, reference)
+        return lambda rows: [value + 1 for value in fast(rows)]
+
+    monkeypatch.setattr(
+        fast_predict, "_kind", lambda _m: fast_predict.Kind(real.fence, fake_broken_compiler)
+    )
+    with caplog.at_level(logging.WARNING, logger="coelho.accel"):
+        predictor = fast_predict.compile_predictor(model)
+    assert not fast_predict.is_compiled(predictor), spec.key
+    assert predictor(rows[:20]) == fast_predict.frame_predictor(model)(rows[:20])
+    assert any("disagrees" in r.getMessage() for r in caplog.records if r.name == "coelho.accel")
+
+
+def test_batch_fast_path_off_with_coelho_accel_0(
+    batch_case: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, model, _ = batch_case
+    monkeypatch.setenv("COELHO_ACCEL", "0")
+    assert not fast_predict.is_compiled(fast_predict.compile_predictor(model)), spec.key

@@ -22,6 +22,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from coelho_pipelines.accel.forest_vote import weigh
+
 HALF_LOG_TAU = 0.5 * math.log(math.tau)  # river.proba.gaussian._HALF_LOG_TAU
 NEG_INF = -math.inf
 _MISSING = object()
@@ -159,13 +161,6 @@ def compile_root(tree: Any, compile_leaf: Callable[[Any], Leaf]) -> Branch | Lea
 # --- classification --------------------------------------------------------------------------
 
 
-def _weighted(proba: dict, weight: float | None) -> dict:
-    """`ARFClassifier`'s weighting of one tree's probabilities (None: unweighted)."""
-    if weight is None:
-        return proba
-    return {k: val * weight for k, val in proba.items()}
-
-
 class NaiveBayesVote:
     """`do_naive_bayes_prediction` of one leaf, then the tree's and forest's steps.
 
@@ -205,7 +200,7 @@ class NaiveBayesVote:
             votes[label] = math.exp(votes[label] - lse)
         proba = self.template.copy()
         proba.update(votes)
-        return _weighted(proba, self.weight)
+        return weigh(proba, self.weight)
 
 
 def _gaussian_term(feature: Any, distribution: Any) -> tuple | None:
@@ -290,7 +285,7 @@ def _naive_bayes_leaf(leaf: Any, template: dict, weight: float | None) -> Leaf:
 def _constant_vote(prediction: dict, template: dict, weight: float | None) -> Leaf:
     proba = template.copy()
     proba.update(prediction)
-    return Leaf(value=_weighted(proba, weight))
+    return Leaf(value=weigh(proba, weight))
 
 
 def _river_leaf_vote(leaf: Any, tree: Any, template: dict, weight: float | None) -> Leaf:
@@ -299,7 +294,7 @@ def _river_leaf_vote(leaf: Any, tree: Any, template: dict, weight: float | None)
     def call(x: dict) -> dict:
         proba = template.copy()
         proba.update(leaf.prediction(x, tree=tree))
-        return _weighted(proba, weight)
+        return weigh(proba, weight)
 
     return RiverLeaf(call=call)
 
@@ -333,8 +328,8 @@ def classifier_tree(tree: Any, weight: float | None) -> Branch | Leaf:
         except NotCompiled:
             pass
         else:
-            return Leaf(value=_weighted(template, weight)) if root is None else root
-    return RiverTree(call=lambda x: _weighted(tree.predict_proba_one(x), weight))
+            return Leaf(value=weigh(template, weight)) if root is None else root
+    return RiverTree(call=lambda x: weigh(tree.predict_proba_one(x), weight))
 
 
 # --- regression -------------------------------------------------------------------------------

@@ -13,26 +13,28 @@ Models that are not (wrapped) forests are served as they are.
 
 from __future__ import annotations
 
-import collections
 import copy
 from typing import Any
 
 import numpy as np
 
-from coelho_serving import compiled_trees
+from coelho_pipelines.accel import forest_vote
+from coelho_pipelines.accel.fence import Fence
+from coelho_serving.accel import compiled_trees
 
 
 class FrozenARFClassifier:
     """`ARFClassifier.predict_proba_one` with the trees' metric values read once and the trees
-    compiled (`compiled_trees.classifier_tree`)."""
+    compiled (`compiled_trees.classifier_tree`), summed by the learner's own vote
+    (`coelho_pipelines.accel.forest_vote.combine`)."""
 
     def __init__(self, forest: Any) -> None:
         self.forest = forest
-        self.weights = [metric.get() for metric in forest._metrics]
+        self.weights = forest_vote.metric_values(forest)
         weighted = not forest.disable_weighted_vote
         trees = zip(forest, self.weights, strict=True) if len(forest) else ()
         self.trees = [
-            compiled_trees.classifier_tree(tree, w if weighted and w > 0.0 else None)
+            compiled_trees.classifier_tree(tree, forest_vote.tree_weight(w, weighted))
             for tree, w in trees
         ]
 
@@ -40,22 +42,12 @@ class FrozenARFClassifier:
         if not self.trees:
             return self.forest.predict_proba_one(x, **kwargs)
         find_leaf = compiled_trees.find_leaf
-        y_pred: dict[Any, float] = {}  # River's Counter, updated as `Counter.update` does
+        votes = []
         for root in self.trees:
             leaf = find_leaf(root, x)
             y_proba = leaf.value
-            if y_proba is None:
-                y_proba = leaf.call(x)
-            if y_pred:
-                get = y_pred.get
-                for label, count in y_proba.items():
-                    y_pred[label] = count + get(label, 0)
-            else:
-                y_pred.update(y_proba)
-        total = sum(y_pred.values())
-        if total > 0:
-            return {label: proba / total for label, proba in y_pred.items()}
-        return collections.Counter(y_pred)  # type: ignore[return-value]
+            votes.append(leaf.call(x) if y_proba is None else y_proba)
+        return forest_vote.combine(votes)
 
     def predict_one(self, x: dict, **kwargs: Any) -> Any:
         """River's `Classifier.predict_one`: the most probable class, None without any."""
@@ -72,7 +64,7 @@ class FrozenARFRegressor:
 
     def __init__(self, forest: Any) -> None:
         self.forest = forest
-        self.weights = np.array([metric.get() for metric in forest._metrics], dtype=float)
+        self.weights = np.array(forest_vote.metric_values(forest), dtype=float)
         self.trees = [compiled_trees.regressor_tree(tree) for tree in forest]
         self.weighted = not forest.disable_weighted_vote and (
             forest.aggregation_method != forest._MEDIAN
@@ -149,11 +141,86 @@ def served_model(model: Any) -> Any | None:
 
 def freeze(live_model: Any) -> Any:
     """A serving copy of a `LiveModel` whose River model is frozen and compiled (the same
-    object when there is nothing to serve differently). The given object is not changed."""
+    object when there is nothing to serve differently, or the fence is closed). The given
+    object is not changed."""
     model = getattr(live_model, "model", None)
-    frozen = None if model is None else served_model(model)
+    if model is None or not RIVER.open():
+        return live_model
+    frozen = served_model(model)
     if frozen is None:
         return live_model
     served = copy.copy(live_model)
     served.model = frozen
     return served
+
+
+# --- the fence -------------------------------------------------------------------------------
+
+RIVER_VERSIONS = forest_vote.RIVER_VERSIONS
+
+
+def _probe_stream(n: int) -> list[tuple[dict, Any]]:
+    """Agrawal events with a nominal feature added (nominal splitters, unseen values)."""
+    stream = []
+    for x, y in forest_vote.probe_stream(n, seed=3):
+        stream.append(({**x, "colour": "rgb"[x["car"] % 3]}, y))
+    return stream
+
+
+def _probe_inputs(stream: list[tuple[dict, Any]]) -> list[dict]:
+    """The stream's features, plus one missing a feature and one with an unseen value."""
+    xs = [x for x, _ in stream]
+    missing = {k: v for k, v in xs[0].items() if k not in ("salary", "colour")}
+    return [*xs, missing, {**xs[1], "colour": "unseen-value"}]
+
+
+def _numeric(x: dict) -> dict:
+    return {k: v for k, v in x.items() if k != "colour"}
+
+
+def _probe_models() -> list[tuple[Any, Any, Any]]:
+    """Small River models of each served kind: (model, its label of (x, y), its input of x);
+    the regressors' linear leaf models take numbers only."""
+    from river import forest, imblearn, metrics
+
+    def arf_classifier(seed: int) -> Any:
+        return forest.ARFClassifier(n_models=3, metric=metrics.ROCAUC(), grace_period=20,
+                                    seed=seed)  # fmt: skip
+
+    sampler = imblearn.RandomUnderSampler(arf_classifier(4), desired_dist={0: 0.6, 1: 0.4},
+                                          seed=4)  # fmt: skip
+    regressors = [
+        forest.ARFRegressor(n_models=3, grace_period=20, aggregation_method=method, seed=2)
+        for method in ("mean", "median")
+    ]
+    classify = lambda x, y: y  # noqa: E731
+    regress = lambda x, y: x["salary"] / 1000.0 + x["age"]  # noqa: E731
+    same = lambda x: x  # noqa: E731
+    return [(arf_classifier(1), classify, same), (sampler, classify, same),
+            *((r, regress, _numeric) for r in regressors)]  # fmt: skip
+
+
+def agrees(serve: Any, n: int = 200) -> bool:
+    """`serve(model)` and the River model itself give identical predictions on small fitted
+    models of each served kind (classifier, sampler, mean and median regressor)."""
+    stream = _probe_stream(n)
+    for model, label, given in _probe_models():
+        for x, y in stream:
+            model.learn_one(given(x), label(x, y))
+        served = serve(model)
+        if served is None:
+            return False
+        xs = [given(x) for x in _probe_inputs(stream)]
+        probas = hasattr(served, "predict_proba_one")
+        if probas and any(served.predict_proba_one(x) != model.predict_proba_one(x) for x in xs):
+            return False
+        if any(served.predict_one(x) != model.predict_one(x) for x in xs):
+            return False
+    return True
+
+
+def _probe() -> bool:
+    return agrees(served_model)
+
+
+RIVER = Fence("frozen River forests (serving)", "river", RIVER_VERSIONS, _probe)

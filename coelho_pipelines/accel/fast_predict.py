@@ -16,8 +16,10 @@ clustering), computed with the model's own arithmetic:
   encoded matrix.
 
 Anything else, or a fitted model whose settings this does not replicate, gets the original
-`predict_frame`. Every compiled predictor is checked against `predict_frame` on probe rows
-before it is used; a mismatch falls back too.
+`predict_frame`. Each kind is fenced (`CATBOOST`, `SKLEARN`: exact library versions,
+`COELHO_ACCEL=0`), and its agreement probe is the model itself: every compiled predictor is
+checked against `predict_frame` on probe rows before it is used; a mismatch falls back too
+(with one log line).
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from coelho_pipelines.accel.fence import Fence, log
 from coelho_pipelines.models.encoding import MISSING, FeatureLayout, _direct_columns
+
+# The exact versions whose internals these fast paths were written against (requirements-dev.lock).
+CATBOOST = Fence("CatBoost batch predictor", "catboost", frozenset({"1.2.10"}))
+SKLEARN = Fence("KMeans batch predictor", "scikit-learn", frozenset({"1.8.0"}))
 
 Rows = Sequence[Mapping[str, Any]]
 RowPredictor = Callable[[Rows], list[Any]]
@@ -52,11 +59,19 @@ def frame_predictor(model: Any) -> RowPredictor:
 def compile_predictor(model: Any) -> RowPredictor:
     """A fast predictor equal to `frame_predictor(model)`, else `frame_predictor(model)`."""
     reference = frame_predictor(model)
+    kind = _kind(model)
+    if kind is None or not kind.fence.open():
+        return reference
     try:
-        fast = _compile(model, reference)
+        fast = kind.compile(model, reference)
     except (AttributeError, ImportError, KeyError, TypeError, ValueError):
         return reference
-    if fast is None or not _agrees(fast, reference, _probe_rows(model)):
+    if fast is None:
+        return reference
+    if not _agrees(fast, reference, _probe_rows(model)):
+        name = getattr(model, "use_case", "?")
+        log.warning("fast path %s off for model %s, the public path serves: the agreement "
+                    "probe disagrees with predict_frame", kind.fence.name, name)  # fmt: skip
         return reference
     fast.compiled = True  # type: ignore[attr-defined]
     return fast
@@ -67,16 +82,23 @@ def is_compiled(predictor: RowPredictor) -> bool:
     return getattr(predictor, "compiled", False)
 
 
-def _compile(model: Any, reference: RowPredictor) -> RowPredictor | None:
+class Kind(NamedTuple):
+    """A kind of model with a fast path: its fence and its compiler."""
+
+    fence: Fence
+    compile: Callable[[Any, RowPredictor], RowPredictor | None]
+
+
+def _kind(model: Any) -> Kind | None:
     from coelho_pipelines.models.estimators import _CatBoostEstimator
 
     if isinstance(model.estimator, _CatBoostEstimator) and model.task in (
         "classification",
         "regression",
     ):
-        return _catboost_predictor(model, reference)
+        return Kind(CATBOOST, _catboost_predictor)
     if model.task == "clustering":
-        return _kmeans_predictor(model, reference)
+        return Kind(SKLEARN, _kmeans_predictor)
     return None
 
 
