@@ -45,6 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from coelho_pipelines.accel.fence import accel_set as accel  # noqa: E402
 from coelho_pipelines.incremental import live_store  # noqa: E402
 from coelho_pipelines.incremental.capture import Capturer  # noqa: E402
 from coelho_pipelines.incremental.features import FeaturePipeline  # noqa: E402
@@ -110,22 +111,6 @@ def isolated(topic: str, **overrides: object) -> LearnerSettings:
 
 
 # ---------------------------------------------------------------- 0. fast path
-
-
-@contextlib.contextmanager
-def accel(on: bool) -> Iterator[None]:
-    """The fences' switch (`COELHO_ACCEL`), set for the block: the fast path or the public one."""
-    import os
-
-    before = os.environ.get("COELHO_ACCEL")
-    os.environ["COELHO_ACCEL"] = "1" if on else "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("COELHO_ACCEL", None)
-        else:
-            os.environ["COELHO_ACCEL"] = before
 
 
 def _vote_loop(spec: UseCaseSpec, dataset: list, on: bool) -> tuple[float, float, list]:

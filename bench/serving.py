@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from coelho.platform import Platform, free_port  # noqa: E402
 from coelho_pipelines.accel.fast_predict import compile_predictor  # noqa: E402
+from coelho_pipelines.accel.fence import accel_set as accel  # noqa: E402
 from coelho_pipelines.use_cases import all_specs  # noqa: E402
 from coelho_serving.accel.frozen import freeze  # noqa: E402
 
@@ -301,20 +302,6 @@ def measure(
 # --- main ------------------------------------------------------------------------------------
 
 PATHS = {"both": (True, False), "fast": (True,), "public": (False,)}
-
-
-@contextmanager
-def accel(on: bool) -> Iterator[None]:
-    """The fences' switch (`COELHO_ACCEL`) for the block: the fast paths or the public ones."""
-    before = os.environ.get("COELHO_ACCEL")
-    os.environ["COELHO_ACCEL"] = "1" if on else "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("COELHO_ACCEL", None)
-        else:
-            os.environ["COELHO_ACCEL"] = before
 
 
 def model_alone(spec: Any, bundle: Any, batch_model: Any, events: list[dict]) -> dict:

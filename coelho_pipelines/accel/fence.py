@@ -12,10 +12,11 @@ run once per process (at first use); their answer is kept.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import metadata
 
 log = logging.getLogger("coelho.accel")
@@ -27,6 +28,21 @@ _OFF = frozenset({"0", "false", "off", "no"})
 def accel_enabled() -> bool:
     """False when `COELHO_ACCEL` turns every fast path off."""
     return os.environ.get(ENV, "1").strip().lower() not in _OFF
+
+
+@contextlib.contextmanager
+def accel_set(on: bool) -> Iterator[None]:
+    """`COELHO_ACCEL` set for the block (fast paths on or off), restored after: how a bench
+    measures both paths in one process."""
+    before = os.environ.get(ENV)
+    os.environ[ENV] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = before
 
 
 def installed_version(distribution: str) -> str | None:
