@@ -43,7 +43,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coelho.platform import Platform, free_port  # noqa: E402
+from coelho.platform import free_port  # noqa: E402
+from coelho.platform.ephemeral import free_port_platform  # noqa: E402
 from coelho_pipelines.accel.fast_predict import compile_predictor  # noqa: E402
 from coelho_pipelines.accel.fence import accel_set as accel  # noqa: E402
 from coelho_pipelines.use_cases import all_specs  # noqa: E402
@@ -57,8 +58,8 @@ SIGNING_KEY = "bench-serving-key"
 
 @contextmanager
 def services(home: Path) -> Iterator[dict[str, str]]:
-    ports = {"redis": free_port(), "mlflow": free_port()}
-    platform = Platform(home, ports=ports, project_dir=ROOT, tie_to_parent=True)
+    platform = free_port_platform(home, project_dir=ROOT)
+    ports = platform.ports
     try:
         for name in ("redis", "mlflow"):
             started = time.perf_counter()
