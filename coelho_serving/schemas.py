@@ -60,7 +60,8 @@ class PredictionRequest(BaseModel):
 
     Beyond pydantic's parsing, each field's value must pass ingestion's own check of it
     (`value_checks`), so the API refuses what ingestion would dead-letter (e.g. `true` as a
-    number). Timestamps are the one exception: a naive one is accepted, meaning UTC.
+    number). Two exceptions, where the API follows its OpenAPI schema: a naive timestamp is
+    accepted, meaning UTC, and so is a whole number written as a float (`3.0`) for an int.
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -88,6 +89,15 @@ class PredictionRequest(BaseModel):
             if isinstance(holder, dict) and name in holder:
                 holder[name] = _to_utc(holder[name])
         return event
+
+
+def _api_check(field: FieldSpec) -> Check:
+    """Ingestion's check of `field`, except that an int may be a whole float (JSON Schema's
+    `integer` allows `3.0`; pydantic has already made it 3)."""
+    check = value_check(field)
+    if field.type != "int":
+        return check
+    return lambda value: None if type(value) is float and value.is_integer() else check(value)
 
 
 def _ingestion_error(title: str, name: str, value: Any, reason: str) -> ValidationError:
@@ -143,7 +153,7 @@ def _build_request_model(spec: UseCaseSpec) -> type[PredictionRequest]:
     fields = {n: (f.annotation, f) for n, f in strict.model_fields.items()}
     model = create_model(name, __base__=PredictionRequest, **fields)  # type: ignore[call-overload]
     model.value_checks = tuple(
-        (f.name, value_check(f)) for f in request_fields(spec) if f.type != "timestamp"
+        (f.name, _api_check(f)) for f in request_fields(spec) if f.type != "timestamp"
     )
     model.__doc__ = f"The features of one {spec.title} event to score."
     model.model_config["json_schema_extra"] = {"example": example_request(spec)}

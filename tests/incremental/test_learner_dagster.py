@@ -17,6 +17,7 @@ import pytest
 import redis
 from incremental_helpers import endpoints, generate, make_topic, produce_events, settings
 
+from coelho_pipelines.batch.drift_retraining import build_drift_sensor
 from coelho_pipelines.incremental import live_store
 from coelho_pipelines.incremental.defs import build_incremental_defs
 from coelho_pipelines.incremental.job import build_learning_job, incremental_model_key
@@ -63,6 +64,7 @@ def test_definitions_name_the_asset_job_and_sensors(spec) -> None:
         build_topic_defs(spec),
         dg.Definitions(
             jobs=[retraining],
+            sensors=[build_drift_sensor(spec)],  # wired by the batch defs, beside its job
             resources={
                 "kafka": KafkaResource(bootstrap_servers="localhost:1"),
                 "lakehouse": LakehouseResource(uri="unused"),

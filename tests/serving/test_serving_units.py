@@ -427,8 +427,9 @@ _CORRUPTIONS = (None, "text", 10**7, -(10**7) + 0.5, True, {"nested": 1}, 2.5, 3
 @pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.key)
 def test_the_api_refuses_exactly_what_ingestion_would_dead_letter(spec) -> None:
     """One corrupted request field at a time: a request is refused (422) iff ingestion's
-    validator refuses the event. Aside: timestamps (a naive one means UTC to the API) and the
-    fields a request may leave out that an event may not (ecci's event id)."""
+    validator refuses the event. Aside: timestamps (a naive one means UTC to the API), whole
+    floats for ints (`3.0`, an integer to the API's JSON Schema) and the fields a request may
+    leave out that an event may not (ecci's event id)."""
     import random
 
     from coelho_pipelines.events.validate import EventValidator
@@ -457,3 +458,11 @@ def test_the_api_refuses_exactly_what_ingestion_would_dead_letter(spec) -> None:
         assert (got is None) == (expected is None), (field.name, holder[name], expected, got)
         refused += got is not None
     assert refused > 100  # the corruptions did refuse requests
+
+
+def test_a_whole_float_is_an_int_to_the_api_as_its_schema_says() -> None:
+    spec = get_spec("tfd")
+    model, example = schemas.request_model(spec), schemas.example_request(spec)
+    assert model.model_validate({**example, "account_age_days": 30.0}).account_age_days == 30
+    with pytest.raises(ValidationError, match="account_age_days"):
+        model.model_validate({**example, "account_age_days": True})
