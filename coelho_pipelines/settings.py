@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,6 +81,25 @@ class Environment(BaseSettings):
     redis_url: str | None = Field(None, validation_alias=REDIS_URL_ENV)
     mlflow_tracking_uri: str | None = Field(None, validation_alias=MLFLOW_TRACKING_URI_ENV)
     api_key: str | None = Field(None, validation_alias=API_KEY_ENV)
+
+
+class RunOptions(BaseSettings):
+    """Options of the platform's runs and processes, each with a local default."""
+
+    model_config = FROM_ENVIRONMENT
+
+    learner_metrics_port: int = Field(
+        0, ge=0, le=65535, validation_alias="COELHO_LEARNER_METRICS_PORT"
+    )  # a learner run's Prometheus port; 0: none
+    ingestion_metrics_port: int = Field(
+        0, ge=0, le=65535, validation_alias="COELHO_INGESTION_METRICS_PORT"
+    )  # a continuous ingestion run's Prometheus port; 0: none
+    batch_start_date: date = Field(
+        date(2026, 1, 1), validation_alias="COELHO_BATCH_START_DATE"
+    )  # the first daily partition of every use case
+    produce_rate: float = Field(
+        10.0, gt=0, validation_alias="COELHO_PRODUCE_RATE"
+    )  # events per second per use case from `coelho up`'s producers
 
 
 _Loaded = TypeVar("_Loaded", bound=BaseSettings)

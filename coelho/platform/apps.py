@@ -6,10 +6,10 @@ not define are not passed (the port also travels as `COELHO_<SERVICE>_PORT`).
 
 from __future__ import annotations
 
-import os
 import sys
 
 from coelho.platform.service import Context, ServiceDef, http_ok
+from coelho_pipelines import settings
 
 
 def subcommand_options(name: str) -> set[str] | None:
@@ -57,7 +57,7 @@ def api_command(ctx: Context) -> list[str]:
 
 def producers_command(ctx: Context) -> list[str]:
     options = subcommand_options("produce") or set()
-    rate = os.environ.get("COELHO_PRODUCE_RATE", "10")
+    rate = f"{settings.load(settings.RunOptions).produce_rate:g}"
     argv = [sys.executable, "-m", "coelho.cli", "produce", "--use-case", "all"]
     argv += ["--rate", rate]
     return _with_option(argv, options, "--metrics-port", str(ctx.port("producers")))

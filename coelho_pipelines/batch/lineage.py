@@ -9,19 +9,15 @@ pods and separate runs).
 
 from __future__ import annotations
 
-import os
-from datetime import date
 from typing import Any
 
 import dagster as dg
 
+from coelho_pipelines import settings
 from coelho_pipelines.naming import BATCH, run_tags
 from coelho_pipelines.naming import FEATURES as FEATURES  # lakehouse tables, named there
 from coelho_pipelines.naming import TRAINING_SET as TRAINING_SET
 from coelho_pipelines.use_cases.spec import UseCaseSpec
-
-START_DATE_ENV = "COELHO_BATCH_START_DATE"
-DEFAULT_START_DATE = "2026-01-01"
 
 BATCH_MODEL = "batch_model"
 BATCH_EVALUATION = "batch_evaluation"
@@ -40,9 +36,7 @@ def batch_tags(spec: UseCaseSpec) -> dict[str, str]:
 
 def start_date() -> str:
     """First daily partition, shared by every use case (`COELHO_BATCH_START_DATE`)."""
-    value = os.environ.get(START_DATE_ENV, DEFAULT_START_DATE)
-    date.fromisoformat(value)  # a clear error for a malformed value
-    return value
+    return settings.load(settings.RunOptions).batch_start_date.isoformat()
 
 
 def daily_partitions() -> dg.DailyPartitionsDefinition:

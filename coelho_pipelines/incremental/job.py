@@ -12,7 +12,6 @@ the same way, as a success.
 
 import dataclasses
 import math
-import os
 import typing
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,10 +30,10 @@ from coelho_pipelines.naming import (
 )
 from coelho_pipelines.naming import run_tags as base_run_tags
 from coelho_pipelines.resources import KafkaResource, MlflowResource, RedisResource
+from coelho_pipelines.settings import RunOptions, load
 from coelho_pipelines.topics import topic_asset_key
 from coelho_pipelines.use_cases.spec import UseCaseSpec
 
-METRICS_PORT_ENV = "COELHO_LEARNER_METRICS_PORT"
 _metrics_server: dict[str, int] = {}
 
 
@@ -115,7 +114,7 @@ IncrementalLearningConfig = pydantic.create_model(
 
 def serve_learner_metrics() -> None:
     """Expose Prometheus metrics on COELHO_LEARNER_METRICS_PORT (once per process)."""
-    port = int(os.environ.get(METRICS_PORT_ENV) or 0)
+    port = load(RunOptions).learner_metrics_port
     if port and port not in _metrics_server.values():
         try:
             telemetry.serve_metrics(port)

@@ -226,11 +226,9 @@ def _ingest_continuously(
 def _serve_metrics() -> None:
     """Prometheus metrics of a continuous run on COELHO_INGESTION_METRICS_PORT (the Helm chart
     sets it on run pods); taken or unset: none."""
-    import os
+    from coelho_pipelines import settings, telemetry
 
-    from coelho_pipelines import telemetry
-
-    port = int(os.environ.get("COELHO_INGESTION_METRICS_PORT") or 0)
+    port = settings.load(settings.RunOptions).ingestion_metrics_port
     with contextlib.suppress(OSError):  # served by an earlier run in this process, or taken
         telemetry.serve_metrics(port)
 

@@ -116,3 +116,29 @@ def test_serving_variables_default_and_name_a_bad_value(monkeypatch) -> None:
         monkeypatch.setenv("COELHO_LIVE_CHECK_SECONDS", value)
         with pytest.raises(ValueError, match=f"COELHO_LIVE_CHECK_SECONDS='{value}': .*{problem}"):
             ServingConfig.from_env()
+
+
+def test_run_options_default_and_name_a_bad_value(monkeypatch) -> None:
+    from coelho.platform.apps import producers_command
+    from coelho.platform.service import Context
+    from coelho_pipelines.batch.lineage import start_date
+    from coelho_pipelines.settings import RunOptions, load
+
+    names = ("COELHO_LEARNER_METRICS_PORT", "COELHO_INGESTION_METRICS_PORT",
+             "COELHO_BATCH_START_DATE", "COELHO_PRODUCE_RATE")  # fmt: skip
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    options = load(RunOptions)
+    assert (options.learner_metrics_port, options.ingestion_metrics_port) == (0, 0)
+    assert start_date() == "2026-01-01" and options.produce_rate == 10.0
+    monkeypatch.setenv("COELHO_BATCH_START_DATE", "2026-03-02")
+    monkeypatch.setenv("COELHO_PRODUCE_RATE", "250")
+    assert start_date() == "2026-03-02"
+    argv = producers_command(Context(Path("/tmp"), Path("/tmp"), Path("/tmp"), {"producers": 1}))
+    assert argv[argv.index("--rate") + 1] == "250"
+    for name, value in (("COELHO_BATCH_START_DATE", "March"), ("COELHO_PRODUCE_RATE", "0"),
+                        ("COELHO_LEARNER_METRICS_PORT", "70000")):  # fmt: skip
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValueError, match=f"{name}='{value}'"):
+            load(RunOptions)
+        monkeypatch.delenv(name)
