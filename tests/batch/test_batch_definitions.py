@@ -42,7 +42,7 @@ def test_loading_the_code_location_imports_no_heavy_library() -> None:
 
     code = (
         "import sys; import coelho_pipelines.definitions as d; d.build_definitions(); "
-        "heavy = ('catboost', 'mlflow', 'sklearn', 'matplotlib', 'umap', 'duckdb'); "
+        "heavy = ('catboost', 'mlflow', 'sklearn', 'matplotlib', 'umap', 'duckdb', 'river'); "
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

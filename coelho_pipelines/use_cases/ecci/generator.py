@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from coelho_pipelines.use_cases.ecci.vocabulary import PRODUCT_CATEGORIES, REFERRERS, SEGMENTS
 from coelho_pipelines.use_cases.generation import (
@@ -37,10 +36,8 @@ from coelho_pipelines.use_cases.generation import (
     fround,
     picker,
 )
-from coelho_pipelines.use_cases.geography import HOUSTON
+from coelho_pipelines.use_cases.geography import HOUSTON, HOUSTON_ZONE
 
-HOUSTON_LAT, HOUSTON_LON = HOUSTON.lat, HOUSTON.lon
-HOUSTON_ZONE = ZoneInfo(HOUSTON.timezone)
 SHOP_URL = "https://shop.coelho.example"
 PRODUCT_IDS = tuple(f"prod_{n}" for n in range(1000, 1101))
 IDLE_TIMEOUT_SECONDS = 15 * 60
@@ -327,8 +324,8 @@ class InteractionGenerator(BaseGenerator):
             customer = Customer(
                 customer_id=f"customer_{number}",
                 segment=segment,
-                lat=rng.uniform(HOUSTON_LAT[0] + 0.01, HOUSTON_LAT[1] - 0.01),
-                lon=rng.uniform(HOUSTON_LON[0] + 0.01, HOUSTON_LON[1] - 0.01),
+                lat=rng.uniform(HOUSTON.lat[0] + 0.01, HOUSTON.lat[1] - 0.01),
+                lon=rng.uniform(HOUSTON.lon[0] + 0.01, HOUSTON.lon[1] - 0.01),
                 devices=tuple(devices),
             )
             self.customers.append(customer)
@@ -361,8 +358,8 @@ class InteractionGenerator(BaseGenerator):
             customer=customer,
             profile=profile,
             device=device,
-            lat=fround(clip(customer.lat + d.normal(0, moving), *HOUSTON_LAT), 1e6),
-            lon=fround(clip(customer.lon + d.normal(0, moving), *HOUSTON_LON), 1e6),
+            lat=fround(clip(customer.lat + d.normal(0, moving), *HOUSTON.lat), 1e6),
+            lon=fround(clip(customer.lon + d.normal(0, moving), *HOUSTON.lon), 1e6),
             referrer=self._pick_referrer[profile.name](),
         )
         customer.available_at = math.inf

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from coelho_pipelines.use_cases.eta.vocabulary import VEHICLE_TYPES, WEATHER
 from coelho_pipelines.use_cases.generation import (
@@ -33,10 +32,8 @@ from coelho_pipelines.use_cases.generation import (
     fround,
     picker,
 )
-from coelho_pipelines.use_cases.geography import HOUSTON
+from coelho_pipelines.use_cases.geography import HOUSTON, HOUSTON_ZONE
 
-HOUSTON_LAT, HOUSTON_LON = HOUSTON.lat, HOUSTON.lon
-HOUSTON_ZONE = ZoneInfo(HOUSTON.timezone)
 DRIVER_IDS = range(1000, 5001)
 BASE_SPEED_KMH = 40.0
 WEATHER_PROBABILITIES = (0.6, 0.15, 0.1, 0.05, 0.05, 0.05)
@@ -153,8 +150,8 @@ class TripGenerator(BaseGenerator):
             lat, lon = d.choice(HOTSPOTS)
             lat, lon = lat + d.normal(0, 0.03), lon + d.normal(0, 0.03)
         else:
-            lat, lon = d.uniform(*HOUSTON_LAT), d.uniform(*HOUSTON_LON)
-        return (fround(clip(lat, *HOUSTON_LAT), 1e6), fround(clip(lon, *HOUSTON_LON), 1e6))
+            lat, lon = d.uniform(*HOUSTON.lat), d.uniform(*HOUSTON.lon)
+        return (fround(clip(lat, *HOUSTON.lat), 1e6), fround(clip(lon, *HOUSTON.lon), 1e6))
 
     def _destination(self, lat: float, lon: float) -> tuple[float, float]:
         d = self.draws
@@ -164,7 +161,7 @@ class TripGenerator(BaseGenerator):
         bearing = d.random() * 2 * math.pi
         lat2 = lat + km * math.cos(bearing) / KM_PER_DEGREE
         lon2 = lon + km * math.sin(bearing) / (KM_PER_DEGREE * math.cos(math.radians(lat)))
-        return (fround(clip(lat2, *HOUSTON_LAT), 1e6), fround(clip(lon2, *HOUSTON_LON), 1e6))
+        return (fround(clip(lat2, *HOUSTON.lat), 1e6), fround(clip(lon2, *HOUSTON.lon), 1e6))
 
     def _temperature_drift(self, now: float) -> float:
         hour = int(now // 3600)
