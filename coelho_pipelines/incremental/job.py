@@ -37,10 +37,6 @@ from coelho_pipelines.use_cases.spec import UseCaseSpec
 _metrics_server: dict[str, int] = {}
 
 
-def job_name(spec: UseCaseSpec) -> str:
-    return incremental_job_name(spec)
-
-
 def incremental_model_key(spec: UseCaseSpec) -> dg.AssetKey:
     return dg.AssetKey([spec.asset_prefix, "incremental_model"])
 
@@ -58,7 +54,7 @@ def incremental_model_asset(spec: UseCaseSpec) -> dg.AssetSpec:
         kinds={"river", "mlflow"},
         description=(
             f"River {spec.river_model_name} learned prequentially from `{spec.topic}` by "
-            f"the `{job_name(spec)}` job; snapshots in the MLflow experiment "
+            f"the `{incremental_job_name(spec)}` job; snapshots in the MLflow experiment "
             f"'{spec.experiment}', live model in Redis."
         ),
         metadata={"primary_metric": spec.river_primary.name, "model": spec.river_model_name},
@@ -202,7 +198,7 @@ def build_learning_job(spec: UseCaseSpec) -> dg.JobDefinition:
     learner = build_learner_op(spec)
 
     @dg.job(
-        name=job_name(spec),
+        name=incremental_job_name(spec),
         tags=run_tags(spec),
         executor_def=dg.in_process_executor,
         description=(

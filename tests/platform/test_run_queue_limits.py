@@ -12,7 +12,8 @@ import yaml
 from dagster import DagsterRun
 from dagster._utils.tags import TagConcurrencyLimitsCounter
 
-from coelho_pipelines.incremental.job import job_name, run_tags
+from coelho_pipelines.incremental.job import run_tags
+from coelho_pipelines.naming import incremental_job_name
 from coelho_pipelines.use_cases import get_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ def _helm_values() -> list[dict[str, Any]]:
 
 def _learner_run(key: str, run_id: str) -> DagsterRun:
     spec = get_spec(key)
-    return DagsterRun(job_name=job_name(spec), run_id=run_id, tags=run_tags(spec))
+    return DagsterRun(job_name=incremental_job_name(spec), run_id=run_id, tags=run_tags(spec))
 
 
 @pytest.mark.parametrize("limits", [_local, _kubernetes, _helm_values], ids=lambda f: f.__name__)
